@@ -1,0 +1,1397 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * lk_agent.c - one host's side of the lock protocol (contract in lk_agent.h).
+ *
+ * A local hold goes through these phases:
+ *
+ *            acquire                PERSIST fx          table sector durable
+ *   (none) ──────────▶ ACQUIRING ──────────────▶ PERSISTING ─────────────────▶ USED
+ *                        │ refused                                              │ last release
+ *                        ▼                                                      ▼
+ *                      (none) ◀──── RELEASE applied ──── RELEASING ◀──── UNPERSISTING
+ *                                                                 entry removed durably
+ *   handoff source: USED ──commit──▶ COMMITTING ──REVOKE fx──▶ (none)
+ *                                       └──aborted──▶ USED
+ *   handoff destination: (none) ──prepare──▶ HO_IN ──commit: PERSIST fx──▶ PERSISTING
+ *
+ * Sections: holds and requests · lock table image · heartbeat and lease · effects ·
+ * reconciliation · coordinator duties · events · client requests · queries
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lockd/core/lk_agent.h"
+
+enum hphase { H_ACQUIRING, H_PERSISTING, H_USED, H_UNPERSISTING, H_RELEASING, H_HO_IN, H_COMMITTING };
+
+struct hold {
+	char *path;
+	enum lk_mode mode;
+	struct lk_gen gen;
+	enum hphase phase;
+	uint32_t refs;      /* client references answered */
+	uint64_t *wait;     /* client requests waiting for the grant */
+	uint32_t nwait;
+	uint32_t sector;    /* PERSISTING/UNPERSISTING: waits for this sector ... */
+	uint64_t mod;       /* ... to be durable at this modification */
+	uint64_t ho_id;
+	uint64_t rename_req; /* client rename answered once the new name is durable */
+	bool retry;         /* refused for now: resend when the cluster allows */
+	bool reacquire;     /* an acquire arrived while releasing */
+	enum lk_mode want;
+};
+
+enum reqkind { R_ACQUIRE, R_RELEASE, R_RENAME, R_PREPARE, R_COMMIT, R_ABORT };
+
+struct request {
+	uint64_t msg_req;
+	enum reqkind kind;
+	uint64_t client_req;
+	uint64_t ho_id;
+	char *path, *to;
+	bool retry;
+};
+
+struct sector {
+	uint64_t mod, durable, inflight_mod, barrier;
+	bool inflight;
+	uint64_t io;
+};
+
+enum wphase { W_OBSERVE, W_SETTLE_READ, W_RECOVER_READ, W_FENCING, W_SENT };
+
+struct watch {
+	lk_host_t host;
+	uint64_t inc, last_ring;
+	bool unsettled;
+	enum wphase phase;
+	struct lk_observer obs;
+	bool hb_inflight;
+	uint64_t io;
+	int64_t next_read;
+	struct lk_disk_lock *locks; /* recovery: the table as read before clearing it */
+	uint32_t nlocks;
+};
+
+struct prepared {
+	uint64_t id;
+	int64_t at;
+	bool aborting;
+};
+
+struct lk_agent {
+	struct lk_agent_cfg cfg;
+	struct lk_state *st;
+	struct lk_fxbuf fx;
+	bool fenced;
+	uint64_t next_req, next_io;
+
+	struct lk_act **acts;
+	size_t nacts, capacts;
+
+	struct hold *holds;
+	size_t nholds, capholds;
+	struct request *reqs;
+	size_t nreqs, capreqs;
+
+	struct vol_entry *slots;   /* table_sectors * VOL_SLOTS_PER_SECTOR */
+	struct sector *sectors;
+	uint64_t mod_counter;
+
+	struct lk_lease lease;
+	bool hb_started, hb_inflight;
+	uint64_t hb_io, hb_counter;
+	int64_t hb_start, next_hb;
+	uint64_t acked_ring, ack_ring;
+	bool acked_quorate, ack_quorate, ack_pending;
+	int64_t inquorate_since; /* -1 while quorate */
+	uint32_t journal_next;
+
+	struct watch *watches;
+	size_t nwatches;
+	uint64_t coldstart_io, coldstart_ring;
+
+	struct prepared *prep;
+	size_t nprep, capprep;
+};
+
+/* --- actions ------------------------------------------------------------------------ */
+
+static struct lk_act *act(struct lk_agent *a, enum lk_act_type t)
+{
+	struct lk_act *x;
+
+	if (a->nacts == a->capacts) {
+		size_t cap = a->capacts ? a->capacts * 2 : 16;
+		struct lk_act **n = realloc(a->acts, cap * sizeof(*n));
+
+		if (!n)
+			abort();
+		a->acts = n;
+		a->capacts = cap;
+	}
+	x = calloc(1, sizeof(*x));
+	if (!x)
+		abort();
+	x->type = t;
+	a->acts[a->nacts++] = x;
+	return x;
+}
+
+size_t lk_agent_take(struct lk_agent *a, struct lk_act **out)
+{
+	size_t n = a->nacts;
+
+	if (n)
+		memcpy(out, a->acts, n * sizeof(*out));
+	a->nacts = 0;
+	return n;
+}
+
+void lk_act_free(struct lk_act *x)
+{
+	if (!x)
+		return;
+	lk_msg_free(x->msg);
+	free(x);
+}
+
+static void set_path(char *dst, const char *src)
+{
+	size_t n = src ? strnlen(src, LK_PATH_MAX) : 0;
+
+	memcpy(dst, src ? src : "", n);
+	dst[n] = '\0';
+}
+
+static void client_reply(struct lk_agent *a, uint64_t req, int rc, const char *path,
+			 struct lk_gen gen, uint64_t ho_id, lk_host_t holder)
+{
+	struct lk_act *x = act(a, LK_ACT_REPLY);
+
+	x->req = req;
+	x->rc = rc;
+	x->gen = gen;
+	x->handoff_id = ho_id;
+	x->holder = holder;
+	set_path(x->path, path);
+}
+
+static uint64_t new_req(struct lk_agent *a)
+{
+	return (a->cfg.inc << 32) | ++a->next_req;
+}
+
+static void send(struct lk_agent *a, struct lk_msg *m, uint64_t wall_ms)
+{
+	struct lk_act *x = act(a, LK_ACT_SEND);
+
+	m->from = a->cfg.host;
+	m->from_inc = a->cfg.inc;
+	m->wall_ms = wall_ms;
+	x->msg = lk_msg_dup(m);
+	if (!x->msg)
+		abort();
+}
+
+/* --- holds and requests ------------------------------------------------------------ */
+
+static struct hold *hold_find(struct lk_agent *a, const char *path)
+{
+	for (size_t i = 0; i < a->nholds; i++)
+		if (strcmp(a->holds[i].path, path) == 0)
+			return &a->holds[i];
+	return NULL;
+}
+
+static struct hold *hold_new(struct lk_agent *a, const char *path, enum hphase ph)
+{
+	struct hold *h;
+
+	if (a->nholds == a->capholds) {
+		size_t cap = a->capholds ? a->capholds * 2 : 16;
+		struct hold *n = realloc(a->holds, cap * sizeof(*n));
+
+		if (!n)
+			abort();
+		a->holds = n;
+		a->capholds = cap;
+	}
+	h = &a->holds[a->nholds++];
+	memset(h, 0, sizeof(*h));
+	h->path = strdup(path);
+	if (!h->path)
+		abort();
+	h->phase = ph;
+	return h;
+}
+
+static void hold_del(struct lk_agent *a, struct hold *h)
+{
+	size_t i = (size_t)(h - a->holds);
+
+	free(h->path);
+	free(h->wait);
+	a->holds[i] = a->holds[--a->nholds];
+}
+
+static void hold_wait(struct hold *h, uint64_t req)
+{
+	uint64_t *n = realloc(h->wait, (h->nwait + 1) * sizeof(*n));
+
+	if (!n)
+		abort();
+	h->wait = n;
+	h->wait[h->nwait++] = req;
+}
+
+/* Answers every waiting client of h with rc. */
+static void hold_answer(struct lk_agent *a, struct hold *h, int rc, lk_host_t holder)
+{
+	for (uint32_t i = 0; i < h->nwait; i++)
+		client_reply(a, h->wait[i], rc, h->path, h->gen, h->ho_id, holder);
+	if (rc == 0)
+		h->refs += h->nwait;
+	h->nwait = 0;
+}
+
+static struct request *req_add(struct lk_agent *a, enum reqkind k, uint64_t client_req,
+			       const char *path, const char *to, uint64_t ho_id)
+{
+	struct request *r;
+
+	if (a->nreqs == a->capreqs) {
+		size_t cap = a->capreqs ? a->capreqs * 2 : 16;
+		struct request *n = realloc(a->reqs, cap * sizeof(*n));
+
+		if (!n)
+			abort();
+		a->reqs = n;
+		a->capreqs = cap;
+	}
+	r = &a->reqs[a->nreqs++];
+	memset(r, 0, sizeof(*r));
+	r->msg_req = new_req(a);
+	r->kind = k;
+	r->client_req = client_req;
+	r->ho_id = ho_id;
+	r->path = path ? strdup(path) : NULL;
+	r->to = to ? strdup(to) : NULL;
+	return r;
+}
+
+static struct request *req_find(struct lk_agent *a, uint64_t msg_req)
+{
+	for (size_t i = 0; i < a->nreqs; i++)
+		if (a->reqs[i].msg_req == msg_req)
+			return &a->reqs[i];
+	return NULL;
+}
+
+static void req_del(struct lk_agent *a, struct request *r)
+{
+	size_t i = (size_t)(r - a->reqs);
+
+	free(r->path);
+	free(r->to);
+	a->reqs[i] = a->reqs[--a->nreqs];
+}
+
+static void send_request(struct lk_agent *a, struct request *r, enum lk_mode mode,
+			 uint64_t wall_ms)
+{
+	struct lk_msg m = { .req = r->msg_req };
+
+	r->retry = false;
+	switch (r->kind) {
+	case R_ACQUIRE:
+		m.type = LK_MSG_ACQUIRE;
+		m.u.acquire.path = r->path;
+		m.u.acquire.mode = mode;
+		break;
+	case R_RELEASE:
+		m.type = LK_MSG_RELEASE;
+		m.u.release.path = r->path;
+		break;
+	case R_RENAME:
+		m.type = LK_MSG_RENAME;
+		m.u.rename.from = r->path;
+		m.u.rename.to = r->to;
+		break;
+	case R_COMMIT:
+		m.type = LK_MSG_HO_COMMIT;
+		m.u.ho.id = r->ho_id;
+		break;
+	case R_ABORT:
+		m.type = LK_MSG_HO_ABORT;
+		m.u.ho.id = r->ho_id;
+		break;
+	case R_PREPARE:
+		return; /* sent once by lk_agent_ho_prepare: it carries the file list */
+	}
+	send(a, &m, wall_ms);
+}
+
+/* --- lock table image ---------------------------------------------------------------- */
+
+static uint32_t nslots(const struct lk_agent *a)
+{
+	return a->cfg.table_sectors * VOL_SLOTS_PER_SECTOR;
+}
+
+static int slot_find(const struct lk_agent *a, const char *path)
+{
+	for (uint32_t i = 0; i < nslots(a); i++)
+		if (a->slots[i].state != VOL_E_FREE && strcmp(a->slots[i].path, path) == 0)
+			return (int)i;
+	return -1;
+}
+
+static int slot_free(const struct lk_agent *a)
+{
+	for (uint32_t i = 0; i < nslots(a); i++)
+		if (a->slots[i].state == VOL_E_FREE)
+			return (int)i;
+	return -1;
+}
+
+/* Marks the sector of slot i modified; returns the modification to wait for. */
+static uint64_t slot_touch(struct lk_agent *a, int i)
+{
+	struct sector *s = &a->sectors[(uint32_t)i / VOL_SLOTS_PER_SECTOR];
+
+	s->mod = ++a->mod_counter;
+	return s->mod;
+}
+
+static void flush_sectors(struct lk_agent *a, int64_t now)
+{
+	if (!lk_lease_admits(&a->lease, &a->cfg.timing, now) || a->fenced)
+		return;
+	for (uint32_t t = 0; t < a->cfg.table_sectors; t++) {
+		struct sector *s = &a->sectors[t];
+		struct lk_act *x;
+
+		if (s->inflight || s->mod <= s->durable)
+			continue;
+		x = act(a, LK_ACT_WRITE_TABLE);
+		x->io = s->io = ++a->next_io;
+		x->sector = t;
+		x->table.host = a->cfg.host;
+		x->table.host_gen = a->cfg.inc;
+		memcpy(x->table.e, &a->slots[t * VOL_SLOTS_PER_SECTOR],
+		       sizeof(x->table.e));
+		s->inflight = true;
+		s->inflight_mod = s->mod;
+	}
+}
+
+static bool sector_durable(const struct lk_agent *a, uint32_t sector, uint64_t mod)
+{
+	return a->sectors[sector].durable >= mod;
+}
+
+/* --- heartbeat and lease ------------------------------------------------------------- */
+
+static bool ready(const struct lk_agent *a)
+{
+	return lk_state_have(a->st) && !lk_state_syncing(a->st);
+}
+
+static void renew(struct lk_agent *a, int64_t now, uint64_t wall_ms)
+{
+	struct lk_act *x;
+
+	if (a->fenced || a->hb_inflight)
+		return;
+	if (!a->hb_started) {
+		/* First write of this incarnation: only once our slot is ours again. */
+		if (!ready(a) || lk_state_awaits_recovery(a->st, a->cfg.host))
+			return;
+	} else if (!lk_lease_admits(&a->lease, &a->cfg.timing, now)) {
+		return;
+	}
+	x = act(a, LK_ACT_WRITE_HB);
+	x->io = a->hb_io = ++a->next_io;
+	x->hb = (struct vol_heartbeat){
+		.host = a->cfg.host,
+		.host_gen = a->cfg.inc,
+		.counter = ++a->hb_counter,
+		.wall_ms = wall_ms,
+		.ring_seq = a->acked_ring,
+		.ring_quorate = a->acked_quorate,
+		.state = VOL_HB_LIVE,
+		.hb_interval_ms = a->cfg.timing.hb_interval_ms,
+		.host_dead_ms = a->cfg.timing.host_dead_ms,
+		.io_timeout_ms = a->cfg.timing.io_timeout_ms,
+	};
+	a->hb_started = true;
+	a->hb_inflight = true;
+	a->hb_start = now;
+	a->next_hb = now + a->cfg.timing.hb_interval_ms;
+}
+
+/* The configuration is acknowledged once every table write asked for before it is durable. */
+static void check_ack(struct lk_agent *a, int64_t now, uint64_t wall_ms)
+{
+	if (!a->ack_pending)
+		return;
+	for (uint32_t t = 0; t < a->cfg.table_sectors; t++)
+		if (a->sectors[t].durable < a->sectors[t].barrier)
+			return;
+	a->ack_pending = false;
+	a->acked_ring = a->ack_ring;
+	a->acked_quorate = a->ack_quorate;
+	a->next_hb = now; /* tell the coordinator soon */
+	renew(a, now, wall_ms);
+}
+
+static void self_fence(struct lk_agent *a, const char *why)
+{
+	struct lk_act *x;
+
+	if (a->fenced)
+		return;
+	a->fenced = true;
+	while (a->nholds) {
+		struct hold *h = &a->holds[0];
+
+		hold_answer(a, h, -EIO, 0);
+		x = act(a, LK_ACT_REVOKE);
+		set_path(x->path, h->path);
+		hold_del(a, h);
+	}
+	x = act(a, LK_ACT_FENCED);
+	x->why = why;
+}
+
+/* False when this incarnation is done; fences it first if its lease ran out meanwhile
+ * (a paused host learns it here, before it acts on anything that arrived). */
+static bool alive(struct lk_agent *a, int64_t now)
+{
+	if (!a->fenced && lk_lease_expired(&a->lease, now))
+		self_fence(a, "lease expired: heartbeat not renewed in time");
+	return !a->fenced;
+}
+
+/* --- effects ------------------------------------------------------------------------- */
+
+static void revoke(struct lk_agent *a, const char *path)
+{
+	struct hold *h = hold_find(a, path);
+	struct lk_act *x;
+
+	if (!h || h->phase == H_RELEASING || h->phase == H_UNPERSISTING)
+		return;
+	hold_answer(a, h, -EIO, 0);
+	x = act(a, LK_ACT_REVOKE);
+	set_path(x->path, path);
+	hold_del(a, h);
+}
+
+static void unpersist(struct lk_agent *a, const char *path, int64_t now)
+{
+	int i = slot_find(a, path);
+
+	if (i < 0)
+		return;
+	memset(&a->slots[i], 0, sizeof(a->slots[i]));
+	slot_touch(a, i);
+	flush_sectors(a, now);
+}
+
+static enum vol_entry_state disk_state(enum lk_disk_state d)
+{
+	switch (d) {
+	case LK_DISK_HANDOFF_OUT: return VOL_E_HANDOFF_OUT;
+	case LK_DISK_HANDOFF_IN: return VOL_E_HANDOFF_IN;
+	case LK_DISK_HELD: break;
+	}
+	return VOL_E_HELD;
+}
+
+static void send_durable_if_done(struct lk_agent *a, uint64_t ho_id, uint64_t wall_ms);
+
+/* Clients may use the hold from now on. */
+static void hold_usable(struct lk_agent *a, struct hold *h, uint64_t wall_ms)
+{
+	h->phase = H_USED;
+	hold_answer(a, h, 0, 0);
+	if (h->rename_req) {
+		client_reply(a, h->rename_req, 0, h->path, h->gen, 0, 0);
+		h->rename_req = 0;
+	}
+	if (h->ho_id)
+		send_durable_if_done(a, h->ho_id, wall_ms);
+}
+
+/* A hold becomes usable once its entry is durable (or at once, if the rules say so). */
+static void hold_persisting(struct lk_agent *a, struct hold *h, uint32_t sector, uint64_t mod,
+			    uint64_t wall_ms)
+{
+	h->phase = H_PERSISTING;
+	h->sector = sector;
+	h->mod = mod;
+	if (a->cfg.rules->may_use(sector_durable(a, sector, mod)))
+		hold_usable(a, h, wall_ms);
+}
+
+static void fx_persist(struct lk_agent *a, const struct lk_fx *f, int64_t now, uint64_t wall_ms)
+{
+	int i = slot_find(a, f->old_path ? f->old_path : f->path);
+	struct request *r = f->req ? req_find(a, f->req) : NULL;
+	struct hold *h;
+	uint64_t mod;
+
+	if (i < 0)
+		i = slot_free(a);
+	h = hold_find(a, f->old_path ? f->old_path : f->path);
+	if (r) {
+		/* A grant or a rename: answered through the hold once durable. */
+		if (r->kind == R_RENAME && h)
+			h->rename_req = r->client_req;
+		req_del(a, r);
+	}
+	if (i < 0) {
+		/* Table full: the grant can never be used; give it back. */
+		if (h && h->phase == H_ACQUIRING) {
+			struct request *rel = req_add(a, R_RELEASE, 0, f->path, NULL, 0);
+
+			hold_answer(a, h, -ENOSPC, 0);
+			h->phase = H_RELEASING;
+			send_request(a, rel, LK_MODE_NONE, wall_ms);
+		}
+		return;
+	}
+	a->slots[i] = (struct vol_entry){ .state = disk_state(f->disk_state), .mode = f->mode,
+					  .gen = f->gen, .since_ms = wall_ms,
+					  .handoff_id = f->handoff_id };
+	set_path(a->slots[i].path, f->path);
+	mod = slot_touch(a, i);
+	flush_sectors(a, now);
+
+	if (f->disk_state == LK_DISK_HANDOFF_IN) {
+		if (!h)
+			h = hold_new(a, f->path, H_HO_IN);
+		h->mode = f->mode;
+		h->gen = f->gen;
+		h->ho_id = f->handoff_id;
+		return;
+	}
+	if (f->disk_state == LK_DISK_HANDOFF_OUT || !h)
+		return;
+	if (f->old_path) {
+		free(h->path);
+		h->path = strdup(f->path);
+		if (!h->path)
+			abort();
+	}
+	h->mode = f->mode;
+	h->gen = f->gen;
+	if (h->phase == H_HO_IN) {
+		/* Committed to us: the migrated guest is this hold's one reference. */
+		h->refs = 1;
+		hold_persisting(a, h, (uint32_t)i / VOL_SLOTS_PER_SECTOR, mod, wall_ms);
+	} else if (h->phase == H_ACQUIRING || f->old_path) {
+		hold_persisting(a, h, (uint32_t)i / VOL_SLOTS_PER_SECTOR, mod, wall_ms);
+	}
+}
+
+static void send_durable_if_done(struct lk_agent *a, uint64_t ho_id, uint64_t wall_ms)
+{
+	const struct ho_rec *r = lk_state_handoff_by_id(a->st, ho_id);
+	struct lk_msg m = { .type = LK_MSG_HO_DURABLE };
+
+	if (!r || r->state != HO_COMMITTED || r->dst != a->cfg.host)
+		return;
+	for (size_t i = 0; i < a->nholds; i++)
+		if (a->holds[i].ho_id == ho_id && a->holds[i].phase != H_USED)
+			return;
+	m.u.ho.id = ho_id;
+	send(a, &m, wall_ms);
+}
+
+/* The table is durable up to some point: holds waiting on it move on. */
+static void holds_progress(struct lk_agent *a, uint64_t wall_ms)
+{
+	for (size_t i = 0; i < a->nholds; i++) {
+		struct hold *h = &a->holds[i];
+
+		if (h->phase == H_PERSISTING && sector_durable(a, h->sector, h->mod)) {
+			hold_usable(a, h, wall_ms);
+		} else if (h->phase == H_UNPERSISTING && sector_durable(a, h->sector, h->mod)) {
+			struct request *r = req_add(a, R_RELEASE, 0, h->path, NULL, 0);
+
+			h->phase = H_RELEASING;
+			send_request(a, r, LK_MODE_NONE, wall_ms);
+		}
+	}
+}
+
+static void on_reply(struct lk_agent *a, const struct lk_fx *f, int64_t now, uint64_t wall_ms)
+{
+	struct request *found = req_find(a, f->req);
+	struct request r;
+	struct hold *h;
+
+	if (!found)
+		return;
+	if (f->rc == -EAGAIN ||
+	    (f->rc == -ENOTCONN && found->kind != R_ACQUIRE && found->kind != R_RENAME) ||
+	    (f->rc == -ESTALE && found->kind == R_ACQUIRE)) {
+		found->retry = true; /* resent when the cluster allows (resend_deferred) */
+		return;
+	}
+	/* Take it out of the table first: answering may add requests (and move the table). */
+	r = *found;
+	*found = a->reqs[--a->nreqs];
+	h = r.path ? hold_find(a, r.path) : NULL;
+	switch (r.kind) {
+	case R_ACQUIRE:
+		if (h && h->phase == H_ACQUIRING && f->rc < 0) {
+			hold_answer(a, h, f->rc, f->holder);
+			hold_del(a, h);
+		}
+		break;
+	case R_RELEASE:
+		if (h && h->phase == H_RELEASING) {
+			if (h->reacquire) {
+				struct request *n = req_add(a, R_ACQUIRE, 0, h->path, NULL, 0);
+
+				h->reacquire = false;
+				h->phase = H_ACQUIRING;
+				h->mode = h->want;
+				send_request(a, n, h->want, wall_ms);
+			} else {
+				hold_del(a, h);
+			}
+		}
+		break;
+	case R_RENAME:
+		client_reply(a, r.client_req, f->rc, r.path, (struct lk_gen){ 0 }, 0, f->holder);
+		break;
+	case R_PREPARE:
+		client_reply(a, r.client_req, f->rc, NULL, (struct lk_gen){ 0 }, f->handoff_id, 0);
+		if (f->rc == 0) {
+			struct prepared *p;
+
+			if (a->nprep == a->capprep) {
+				size_t cap = a->capprep ? a->capprep * 2 : 8;
+				struct prepared *n = realloc(a->prep, cap * sizeof(*n));
+
+				if (!n)
+					abort();
+				a->prep = n;
+				a->capprep = cap;
+			}
+			p = &a->prep[a->nprep++];
+			*p = (struct prepared){ .id = f->handoff_id, .at = now };
+		}
+		break;
+	case R_COMMIT:
+	case R_ABORT:
+		client_reply(a, r.client_req, f->rc, NULL, (struct lk_gen){ 0 }, r.ho_id, 0);
+		break;
+	}
+	free(r.path);
+	free(r.to);
+}
+
+static void handle_fx(struct lk_agent *a, const struct lk_fx *f, int64_t now, uint64_t wall_ms)
+{
+	/* Effects for an earlier incarnation of this host are not ours to carry out. */
+	lk_host_t me = f->inc == a->cfg.inc ? a->cfg.host : 0;
+
+	switch (f->type) {
+	case LK_FX_REPLY:
+		if (f->host == me)
+			on_reply(a, f, now, wall_ms);
+		break;
+	case LK_FX_PERSIST:
+		if (f->host == me)
+			fx_persist(a, f, now, wall_ms);
+		break;
+	case LK_FX_UNPERSIST:
+		if (f->host == me) {
+			struct hold *h = hold_find(a, f->path);
+
+			if (h && h->phase == H_HO_IN)
+				hold_del(a, h);
+			unpersist(a, f->path, now);
+		}
+		break;
+	case LK_FX_REVOKE:
+		if (f->host == me)
+			revoke(a, f->path);
+		break;
+	case LK_FX_SEND_SNAPSHOT:
+		if (f->host == me) {
+			struct lk_msg m = { .type = LK_MSG_SNAPSHOT };
+
+			m.u.snapshot.ring = f->ring;
+			m.u.snapshot.state = a->st;
+			send(a, &m, wall_ms);
+		}
+		break;
+	case LK_FX_COLDSTART:
+		if (f->host == me) {
+			struct lk_act *x = act(a, LK_ACT_COLDSTART);
+
+			x->io = a->coldstart_io = ++a->next_io;
+			a->coldstart_ring = f->ring;
+		}
+		break;
+	case LK_FX_FREED:
+	case LK_FX_GRANTS_OPEN:
+		break; /* waiters and deferred requests: resend_deferred after every message */
+	}
+}
+
+/* --- reconciliation ------------------------------------------------------------------- */
+
+static bool self_unsettled(const struct lk_agent *a)
+{
+	struct lk_departed d[LK_MAX_HOSTS];
+	size_t n = lk_state_departed(a->st, d, LK_MAX_HOSTS);
+
+	for (size_t i = 0; i < n && i < LK_MAX_HOSTS; i++)
+		if (d[i].host == a->cfg.host && d[i].unsettled)
+			return true;
+	return false;
+}
+
+struct recon {
+	struct lk_agent *a;
+	int64_t now;
+	uint64_t wall_ms;
+};
+
+/* A lock the replica says we hold: adopt it if we asked for it, else give it back. */
+static void recon_lock(void *arg, const char *path, const struct lk_lock_view *v, size_t n,
+		       uint64_t ho_id)
+{
+	struct recon *rc = arg;
+	struct lk_agent *a = rc->a;
+	struct hold *h;
+
+	(void)ho_id;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].host != a->cfg.host || v[i].inc != a->cfg.inc)
+			continue;
+		h = hold_find(a, path);
+		if (h && h->phase == H_ACQUIRING && h->mode != v[i].mode) {
+			/* We hold it in another mode than we now ask for: release, then ask again. */
+			struct request *r = req_add(a, R_RELEASE, 0, path, NULL, 0);
+
+			h->reacquire = true;
+			h->want = h->mode;
+			h->phase = H_RELEASING;
+			send_request(a, r, LK_MODE_NONE, rc->wall_ms);
+		} else if (h && h->phase == H_ACQUIRING) {
+			struct lk_fx f = { .type = LK_FX_PERSIST, .host = a->cfg.host,
+					   .inc = a->cfg.inc, .path = path,
+					   .mode = v[i].mode, .gen = v[i].gen,
+					   .disk_state = LK_DISK_HELD };
+
+			fx_persist(a, &f, rc->now, rc->wall_ms);
+		} else if (!h || h->phase == H_HO_IN) {
+			struct request *r = req_add(a, R_RELEASE, 0, path, NULL, 0);
+
+			if (!h)
+				h = hold_new(a, path, H_RELEASING);
+			h->phase = H_RELEASING;
+			unpersist(a, path, rc->now);
+			send_request(a, r, LK_MODE_NONE, rc->wall_ms);
+		}
+	}
+}
+
+static void reconcile(struct lk_agent *a, int64_t now, uint64_t wall_ms)
+{
+	struct recon rc = { .a = a, .now = now, .wall_ms = wall_ms };
+
+	if (!ready(a) || a->fenced)
+		return;
+	for (size_t i = 0; i < a->nholds;) {
+		struct hold *h = &a->holds[i];
+		struct lk_lock_view v;
+		bool held = lk_state_holds(a->st, h->path, a->cfg.host, &v) && v.inc == a->cfg.inc;
+
+		if (h->phase == H_COMMITTING) {
+			const struct ho_rec *r = lk_state_handoff_by_id(a->st, h->ho_id);
+
+			if (held && (!r || r->state == HO_ABORTED))
+				h->phase = H_USED;
+		}
+		if ((h->phase == H_USED || h->phase == H_PERSISTING || h->phase == H_COMMITTING) &&
+		    !held && !self_unsettled(a)) {
+			char path[LK_PATH_MAX + 1];
+
+			/* The cluster does not know this hold: stop using it. */
+			set_path(path, h->path);
+			revoke(a, path);
+			unpersist(a, path, now);
+			continue;
+		}
+		i++;
+	}
+	lk_state_foreach(a->st, recon_lock, &rc);
+}
+
+/* --- coordinator duties ---------------------------------------------------------------- */
+
+static struct watch *watch_by_io(struct lk_agent *a, uint64_t io)
+{
+	for (size_t i = 0; i < a->nwatches; i++)
+		if (a->watches[i].io == io)
+			return &a->watches[i];
+	return NULL;
+}
+
+static void watch_clear(struct watch *w)
+{
+	free(w->locks);
+	w->locks = NULL;
+	w->nlocks = 0;
+}
+
+/* Keeps one watch per departed incarnation while we coordinate a quorate partition. */
+static void refresh_watches(struct lk_agent *a, bool reset_sent)
+{
+	struct lk_departed d[LK_MAX_HOSTS];
+	size_t n = 0;
+	struct watch *nw;
+
+	if (ready(a) && lk_state_quorate(a->st) && !a->fenced &&
+	    lk_state_coordinator(a->st) == a->cfg.host)
+		n = lk_state_departed(a->st, d, LK_MAX_HOSTS);
+	nw = calloc(n ? n : 1, sizeof(*nw));
+	if (!nw)
+		abort();
+	for (size_t i = 0; i < n; i++) {
+		struct watch *w = &nw[i];
+
+		for (size_t j = 0; j < a->nwatches; j++) {
+			struct watch *o = &a->watches[j];
+
+			if (o->host == d[i].host && o->inc == d[i].inc) {
+				*w = *o;
+				o->locks = NULL;
+				break;
+			}
+		}
+		w->host = d[i].host;
+		w->inc = d[i].inc;
+		w->last_ring = d[i].last_ring;
+		w->unsettled = d[i].unsettled;
+		if (reset_sent && w->phase == W_SENT)
+			w->phase = W_OBSERVE;
+	}
+	for (size_t j = 0; j < a->nwatches; j++)
+		watch_clear(&a->watches[j]);
+	free(a->watches);
+	a->watches = nw;
+	a->nwatches = n;
+}
+
+static void send_watch_msg(struct lk_agent *a, struct watch *w, enum lk_msg_type t,
+			   uint64_t wall_ms)
+{
+	struct lk_msg m = { .type = t };
+
+	m.u.settled.host = w->host;
+	m.u.settled.inc = w->inc;
+	m.u.settled.locks = w->locks;
+	m.u.settled.nlocks = w->nlocks;
+	send(a, &m, wall_ms);
+	w->phase = W_SENT;
+}
+
+static void coordinate(struct lk_agent *a, int64_t now)
+{
+	for (size_t i = 0; i < a->nwatches; i++) {
+		struct watch *w = &a->watches[i];
+		struct lk_act *x;
+
+		if (w->phase != W_OBSERVE || w->hb_inflight || now < w->next_read)
+			continue;
+		x = act(a, LK_ACT_READ_HB);
+		x->io = w->io = ++a->next_io;
+		x->host = w->host;
+		w->hb_inflight = true;
+	}
+}
+
+static void journal_recovery(struct lk_agent *a, const struct watch *w, int64_t now,
+			     uint64_t wall_ms)
+{
+	struct lk_act *x;
+
+	if (!lk_lease_admits(&a->lease, &a->cfg.timing, now))
+		return;
+	x = act(a, LK_ACT_WRITE_JOURNAL);
+	x->io = ++a->next_io;
+	x->sector = a->journal_next++ % VOL_JOURNAL_SECTORS;
+	x->journal = (struct vol_journal){ .host = a->cfg.host, .host_gen = a->cfg.inc,
+					   .type = VOL_J_RECOVERY, .wall_ms = wall_ms,
+					   .recovered = w->host, .recovered_gen = w->inc,
+					   .epoch = lk_state_epoch(a->st) };
+}
+
+/* --- events ------------------------------------------------------------------------------ */
+
+static void resend_deferred(struct lk_agent *a, uint64_t wall_ms)
+{
+	bool grants = lk_state_grants_open(a->st);
+	bool releases = ready(a) && lk_state_quorate(a->st);
+
+	for (size_t i = 0; i < a->nreqs; i++) {
+		struct request *r = &a->reqs[i];
+		struct hold *h = r->path ? hold_find(a, r->path) : NULL;
+		bool ok = r->kind == R_RELEASE || r->kind == R_ABORT ? releases : grants;
+
+		if (r->retry && ok)
+			send_request(a, r, h ? h->mode : LK_MODE_NONE, wall_ms);
+	}
+}
+
+static void after_change(struct lk_agent *a, int64_t now, uint64_t wall_ms)
+{
+	holds_progress(a, wall_ms);
+	flush_sectors(a, now);
+	check_ack(a, now, wall_ms);
+	renew(a, now, wall_ms);
+}
+
+void lk_agent_deliver(struct lk_agent *a, const struct lk_msg *m, int64_t now, uint64_t wall_ms)
+{
+	const char *why;
+	bool reset = false;
+
+	if (!alive(a, now))
+		return;
+	if (m->type == LK_MSG_CONFCHG) {
+		for (uint32_t t = 0; t < a->cfg.table_sectors; t++)
+			a->sectors[t].barrier = a->sectors[t].mod;
+		a->ack_pending = true;
+		a->ack_ring = m->u.confchg.ring;
+		a->ack_quorate = m->u.confchg.quorate;
+		reset = true;
+	}
+	lk_fxbuf_reset(&a->fx);
+	if (lk_apply(a->st, m, &a->fx) < 0) {
+		self_fence(a, "out of memory applying a message");
+		return;
+	}
+	why = lk_state_check(a->st);
+	if (why) {
+		struct lk_act *x = act(a, LK_ACT_VIOLATION);
+
+		x->why = why;
+	}
+	for (size_t i = 0; i < a->fx.n; i++)
+		handle_fx(a, &a->fx.fx[i], now, wall_ms);
+	if (m->type == LK_MSG_CONFCHG) {
+		if (lk_state_syncing(a->st)) {
+			struct lk_msg s = { .type = LK_MSG_SYNC };
+
+			s.u.sync.ring = lk_state_ring(a->st);
+			s.u.sync.have_state = lk_state_have(a->st);
+			s.u.sync.lineage = lk_state_lineage(a->st);
+			s.u.sync.seq = lk_state_seq(a->st);
+			send(a, &s, wall_ms);
+		}
+		if (lk_state_quorate(a->st))
+			a->inquorate_since = -1;
+		else if (a->inquorate_since < 0)
+			a->inquorate_since = now;
+	}
+	if ((m->type == LK_MSG_SETTLED || m->type == LK_MSG_RECOVERED) && m->from == a->cfg.host)
+		reset = true;
+	switch (m->type) {
+	case LK_MSG_CONFCHG:
+	case LK_MSG_SNAPSHOT:
+	case LK_MSG_COLDSTART:
+	case LK_MSG_SETTLED:
+	case LK_MSG_RECOVERED:
+	case LK_MSG_HO_COMMIT:
+	case LK_MSG_HO_ABORT:
+		reconcile(a, now, wall_ms);
+		refresh_watches(a, reset);
+		break;
+	default:
+		break;
+	}
+	resend_deferred(a, wall_ms);
+	after_change(a, now, wall_ms);
+}
+
+void lk_agent_tick(struct lk_agent *a, int64_t now, uint64_t wall_ms)
+{
+	if (!alive(a, now))
+		return;
+	if (a->cfg.isolation == LK_ISOLATION_FENCE && a->inquorate_since >= 0 &&
+	    now - a->inquorate_since >= 2 * (int64_t)a->cfg.timing.hb_interval_ms &&
+	    a->nholds) {
+		self_fence(a, "isolated from the quorate partition (isolation=fence)");
+		return;
+	}
+	if (now >= a->next_hb)
+		renew(a, now, wall_ms);
+	flush_sectors(a, now);
+	coordinate(a, now);
+	for (size_t i = 0; i < a->nprep;) {
+		struct prepared *p = &a->prep[i];
+		const struct ho_rec *r = lk_state_handoff_by_id(a->st, p->id);
+
+		if (!r || r->state != HO_PENDING) {
+			a->prep[i] = a->prep[--a->nprep];
+			continue;
+		}
+		if (!p->aborting && now - p->at >= (int64_t)a->cfg.handoff_timeout_ms) {
+			struct request *q = req_add(a, R_ABORT, 0, NULL, NULL, p->id);
+
+			p->aborting = true;
+			send_request(a, q, LK_MODE_NONE, wall_ms);
+		}
+		i++;
+	}
+}
+
+void lk_agent_io_done(struct lk_agent *a, uint64_t io, int rc, int64_t now, uint64_t wall_ms)
+{
+	struct watch *w;
+
+	if (!alive(a, now))
+		return;
+	if (a->hb_inflight && io == a->hb_io) {
+		a->hb_inflight = false;
+		if (rc == 0)
+			lk_lease_renewed(&a->lease, &a->cfg.timing, a->hb_start);
+		after_change(a, now, wall_ms);
+		return;
+	}
+	for (uint32_t t = 0; t < a->cfg.table_sectors; t++) {
+		struct sector *s = &a->sectors[t];
+
+		if (!s->inflight || s->io != io)
+			continue;
+		s->inflight = false;
+		if (rc == 0)
+			s->durable = s->inflight_mod;
+		after_change(a, now, wall_ms);
+		return;
+	}
+	w = watch_by_io(a, io);
+	if (w && w->phase == W_FENCING) {
+		if (rc == 0) {
+			send_watch_msg(a, w, LK_MSG_RECOVERED, wall_ms);
+			journal_recovery(a, w, now, wall_ms);
+		} else {
+			w->phase = W_OBSERVE; /* read again, then fence again */
+		}
+	}
+}
+
+void lk_agent_read_hb_done(struct lk_agent *a, uint64_t io, int rc,
+			   const struct vol_heartbeat *hb, int64_t now, uint64_t wall_ms)
+{
+	struct watch *w = watch_by_io(a, io);
+	bool dead;
+	struct lk_act *x;
+
+	(void)wall_ms;
+	if (!w || !w->hb_inflight || !alive(a, now))
+		return;
+	w->hb_inflight = false;
+	w->next_read = now + a->cfg.timing.hb_interval_ms;
+	if (rc == -EIO)
+		return; /* nothing seen: cannot judge */
+	if (rc < 0) /* corrupt: counts as a value that does not change */
+		dead = lk_observe(&w->obs, &a->cfg.timing, 0, 0, now);
+	else if (hb->host_gen == w->inc && (hb->state == VOL_HB_CLEAN || hb->state == VOL_HB_FENCED))
+		dead = true;
+	else
+		dead = lk_observe(&w->obs, &a->cfg.timing, hb->host_gen, hb->counter, now);
+	if (dead)
+		w->phase = W_RECOVER_READ;
+	else if (rc == 0 && w->unsettled && hb->host_gen == w->inc && hb->ring_seq > w->last_ring)
+		w->phase = W_SETTLE_READ;
+	else
+		return;
+	x = act(a, LK_ACT_READ_TABLE);
+	x->io = w->io = ++a->next_io;
+	x->host = w->host;
+}
+
+void lk_agent_read_table_done(struct lk_agent *a, uint64_t io, int rc,
+			      const struct lk_disk_lock *locks, uint32_t n, bool complete,
+			      int64_t now, uint64_t wall_ms)
+{
+	struct watch *w = watch_by_io(a, io);
+	struct lk_act *x;
+
+	if (!w || !alive(a, now) || (w->phase != W_SETTLE_READ && w->phase != W_RECOVER_READ))
+		return;
+	if (rc < 0 || (w->phase == W_SETTLE_READ && !complete)) {
+		w->phase = W_OBSERVE; /* settle needs the whole table; recovery retries */
+		return;
+	}
+	watch_clear(w);
+	w->locks = calloc(n ? n : 1, sizeof(*w->locks));
+	if (!w->locks)
+		abort();
+	for (uint32_t i = 0; i < n; i++) {
+		w->locks[i] = locks[i];
+		w->locks[i].path = strdup(locks[i].path);
+		if (!w->locks[i].path)
+			abort();
+	}
+	w->nlocks = n;
+	if (w->phase == W_SETTLE_READ) {
+		send_watch_msg(a, w, LK_MSG_SETTLED, wall_ms);
+		return;
+	}
+	w->phase = W_FENCING;
+	x = act(a, LK_ACT_FENCE);
+	x->io = w->io = ++a->next_io;
+	x->host = w->host;
+	x->hb = (struct vol_heartbeat){ .host = w->host, .host_gen = w->inc, .wall_ms = wall_ms,
+					.state = VOL_HB_FENCED, .fenced_by = a->cfg.host };
+}
+
+void lk_agent_coldstart_done(struct lk_agent *a, uint64_t io, int rc, uint32_t epoch,
+			     const struct lk_disk_host *hosts, uint32_t nhosts, int64_t now,
+			     uint64_t wall_ms)
+{
+	struct lk_msg m = { .type = LK_MSG_COLDSTART };
+
+	if (!alive(a, now) || io != a->coldstart_io || rc < 0 || !lk_state_syncing(a->st) ||
+	    lk_state_ring(a->st) != a->coldstart_ring)
+		return;
+	m.u.coldstart.ring = a->coldstart_ring;
+	m.u.coldstart.epoch = epoch;
+	m.u.coldstart.hosts = hosts;
+	m.u.coldstart.nhosts = nhosts;
+	send(a, &m, wall_ms);
+}
+
+/* --- client requests ------------------------------------------------------------------------ */
+
+void lk_agent_acquire(struct lk_agent *a, uint64_t req, const char *path, enum lk_mode mode,
+		      int64_t now, uint64_t wall_ms)
+{
+	struct hold *h = hold_find(a, path);
+	struct request *r;
+
+	if (!alive(a, now)) {
+		client_reply(a, req, -EIO, path, (struct lk_gen){ 0 }, 0, 0);
+		return;
+	}
+	if (h) {
+		switch (h->phase) {
+		case H_USED:
+			if (h->mode == mode) {
+				h->refs++;
+				client_reply(a, req, 0, path, h->gen, 0, 0);
+			} else {
+				client_reply(a, req, -EBUSY, path, h->gen, 0, a->cfg.host);
+			}
+			return;
+		case H_ACQUIRING:
+		case H_PERSISTING:
+			if (h->mode == mode)
+				hold_wait(h, req);
+			else
+				client_reply(a, req, -EBUSY, path, h->gen, 0, a->cfg.host);
+			return;
+		case H_UNPERSISTING:
+		case H_RELEASING:
+			h->reacquire = true;
+			h->want = mode;
+			hold_wait(h, req);
+			return;
+		case H_HO_IN:
+		case H_COMMITTING:
+			client_reply(a, req, -EBUSY, path, h->gen, h->ho_id, a->cfg.host);
+			return;
+		}
+	}
+	h = hold_new(a, path, H_ACQUIRING);
+	h->mode = mode;
+	hold_wait(h, req);
+	r = req_add(a, R_ACQUIRE, req, path, NULL, 0);
+	send_request(a, r, mode, wall_ms);
+}
+
+void lk_agent_release(struct lk_agent *a, const char *path, int64_t now, uint64_t wall_ms)
+{
+	struct hold *h = hold_find(a, path);
+	int i;
+
+	if (!alive(a, now) || !h || h->phase != H_USED || h->refs == 0)
+		return;
+	if (--h->refs)
+		return;
+	/* Persist before release: the entry leaves the table before RELEASE is sent. */
+	i = slot_find(a, path);
+	h->phase = H_UNPERSISTING;
+	if (i < 0) {
+		h->sector = 0;
+		h->mod = 0;
+	} else {
+		memset(&a->slots[i], 0, sizeof(a->slots[i]));
+		h->sector = (uint32_t)i / VOL_SLOTS_PER_SECTOR;
+		h->mod = slot_touch(a, i);
+	}
+	after_change(a, now, wall_ms);
+}
+
+void lk_agent_rename(struct lk_agent *a, uint64_t req, const char *from, const char *to,
+		     int64_t now, uint64_t wall_ms)
+{
+	struct hold *h = hold_find(a, from);
+	struct request *r;
+
+	if (!alive(a, now) || !h || h->phase != H_USED) {
+		client_reply(a, req, a->fenced ? -EIO : -ENOENT, from, (struct lk_gen){ 0 }, 0, 0);
+		return;
+	}
+	r = req_add(a, R_RENAME, req, from, to, 0);
+	send_request(a, r, h->mode, wall_ms);
+}
+
+void lk_agent_ho_prepare(struct lk_agent *a, uint64_t req, lk_host_t to,
+			 const char *const *files, uint32_t n, int64_t now, uint64_t wall_ms)
+{
+	struct lk_msg m = { .type = LK_MSG_HO_PREPARE };
+	struct request *r;
+
+	if (!alive(a, now)) {
+		client_reply(a, req, -EIO, NULL, (struct lk_gen){ 0 }, 0, 0);
+		return;
+	}
+	r = req_add(a, R_PREPARE, req, NULL, NULL, 0);
+	m.req = r->msg_req;
+	m.u.ho_prepare.to = to;
+	m.u.ho_prepare.files = files;
+	m.u.ho_prepare.nfiles = n;
+	send(a, &m, wall_ms);
+}
+
+void lk_agent_ho_commit(struct lk_agent *a, uint64_t req, uint64_t id, int64_t now,
+			uint64_t wall_ms)
+{
+	const struct ho_rec *r = lk_state_handoff_by_id(a->st, id);
+	struct request *q;
+
+	if (!alive(a, now)) {
+		client_reply(a, req, -EIO, NULL, (struct lk_gen){ 0 }, id, 0);
+		return;
+	}
+	/* Drain and fence the source's use of every file before the commit is sent. */
+	for (uint32_t i = 0; r && r->src == a->cfg.host && i < r->nfiles; i++) {
+		struct hold *h = hold_find(a, r->files[i]);
+
+		if (h && h->phase == H_USED) {
+			h->phase = H_COMMITTING;
+			h->ho_id = id;
+		}
+	}
+	q = req_add(a, R_COMMIT, req, NULL, NULL, id);
+	send_request(a, q, LK_MODE_NONE, wall_ms);
+}
+
+void lk_agent_ho_abort(struct lk_agent *a, uint64_t req, uint64_t id, int64_t now,
+		       uint64_t wall_ms)
+{
+	struct request *q;
+
+	if (!alive(a, now)) {
+		client_reply(a, req, -EIO, NULL, (struct lk_gen){ 0 }, id, 0);
+		return;
+	}
+	q = req_add(a, R_ABORT, req, NULL, NULL, id);
+	send_request(a, q, LK_MODE_NONE, wall_ms);
+}
+
+/* --- lifecycle and queries ---------------------------------------------------------------- */
+
+struct lk_agent *lk_agent_new(const struct lk_agent_cfg *cfg)
+{
+	struct lk_agent *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return NULL;
+	a->cfg = *cfg;
+	if (!a->cfg.rules)
+		a->cfg.rules = &lk_rules_default;
+	a->st = lk_state_new(cfg->host, a->cfg.rules);
+	a->slots = calloc(nslots(a) ? nslots(a) : 1, sizeof(*a->slots));
+	a->sectors = calloc(cfg->table_sectors ? cfg->table_sectors : 1, sizeof(*a->sectors));
+	a->watches = calloc(1, sizeof(*a->watches));
+	if (!a->st || !a->slots || !a->sectors || !a->watches) {
+		lk_agent_free(a);
+		return NULL;
+	}
+	a->inquorate_since = -1;
+	return a;
+}
+
+void lk_agent_free(struct lk_agent *a)
+{
+	if (!a)
+		return;
+	for (size_t i = 0; i < a->nacts; i++)
+		lk_act_free(a->acts[i]);
+	free(a->acts);
+	while (a->nholds)
+		hold_del(a, &a->holds[0]);
+	free(a->holds);
+	while (a->nreqs)
+		req_del(a, &a->reqs[0]);
+	free(a->reqs);
+	for (size_t i = 0; i < a->nwatches; i++)
+		watch_clear(&a->watches[i]);
+	free(a->watches);
+	free(a->prep);
+	free(a->slots);
+	free(a->sectors);
+	lk_fxbuf_free(&a->fx);
+	lk_state_free(a->st);
+	free(a);
+}
+
+const struct lk_state *lk_agent_state(const struct lk_agent *a) { return a->st; }
+const struct lk_lease *lk_agent_lease(const struct lk_agent *a) { return &a->lease; }
+bool lk_agent_fenced(const struct lk_agent *a) { return a->fenced; }
+
+static bool hold_in_use(const struct lk_agent *a, const struct hold *h, int64_t now)
+{
+	return !a->fenced && h->phase == H_USED && a->lease.valid && now < a->lease.deadline;
+}
+
+bool lk_agent_using(const struct lk_agent *a, const char *path, int64_t now,
+		    enum lk_mode *mode, struct lk_gen *gen)
+{
+	for (size_t i = 0; i < a->nholds; i++) {
+		const struct hold *h = &a->holds[i];
+
+		if (strcmp(h->path, path) != 0 || !hold_in_use(a, h, now))
+			continue;
+		if (mode)
+			*mode = h->mode;
+		if (gen)
+			*gen = h->gen;
+		return true;
+	}
+	return false;
+}
+
+void lk_agent_foreach_use(const struct lk_agent *a, int64_t now, lk_use_fn fn, void *arg)
+{
+	for (size_t i = 0; i < a->nholds; i++)
+		if (hold_in_use(a, &a->holds[i], now))
+			fn(arg, a->holds[i].path, a->holds[i].mode, a->holds[i].gen);
+}
