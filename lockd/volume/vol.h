@@ -14,12 +14,14 @@
  *
  * The byte format lives in vol_ondisk.h and is converted in vol_ondisk.c only; callers
  * see the types below. Decoding validates in a fixed order (magic, version, type, index,
- * datastore UUID, CRC32C) and reports the first failure as a negative VOL_E* code;
- * it never trusts a field it has not validated.
+ * datastore UUID, CRC32C, then field ranges) and reports the first failure as a negative
+ * VOL_E* code; it never trusts a field it has not validated. Opening a datastore and
+ * formatting one live in vol_datastore.h.
  */
 #ifndef VMFS_VOL_H
 #define VMFS_VOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +35,11 @@
 #define VOL_DEFAULT_MAX_HOSTS 64u
 #define VOL_DEFAULT_LOCKS_PER_HOST 1024u
 #define VOL_JOURNAL_SECTORS 8u
+/* Bounds a superblock must respect to decode (VOL_EFIELD otherwise). */
+#define VOL_MAX_JOURNAL_SECTORS 1024u
+#define VOL_MAX_LOCKS_PER_HOST 65536u
+#define VOL_MAX_TABLE_SECTORS \
+	((VOL_MAX_LOCKS_PER_HOST + VOL_SLOTS_PER_SECTOR - 1) / VOL_SLOTS_PER_SECTOR)
 
 /* Decode results: 0 or one of these (negative). vol_strerror() names each in words. */
 enum vol_err {
@@ -46,11 +53,13 @@ enum vol_err {
 	VOL_EFIELD = -8,   /* checksum fine but a field is out of range */
 };
 const char *vol_strerror(int err);
+/* A short name for scripts: "zero", "magic", "major", "type", "index", "uuid", "crc", "field". */
+const char *vol_err_name(int err);
 
 /* The geometry every index computation needs; taken from the superblock. */
 struct vol_geom {
 	uint8_t uuid[16];
-	uint32_t sector_size;
+	uint32_t sector_size;     /* VOL_SECTOR_SIZE: the only size format major 1 knows */
 	uint32_t max_hosts;       /* <= LK_MAX_HOSTS */
 	uint32_t journal_sectors; /* per host */
 	uint32_t table_sectors;   /* per host */
@@ -58,7 +67,7 @@ struct vol_geom {
 
 struct vol_super {
 	struct vol_geom geom;
-	uint16_t major, minor;
+	uint16_t major, minor; /* as decoded; encoding always writes VOL_MAJOR.VOL_MINOR */
 	char cluster[VOL_NAME_MAX + 1];
 	uint32_t hb_interval_ms, host_dead_ms, io_timeout_ms;
 	uint32_t epoch;      /* cluster epoch, first half of every lock generation */
@@ -78,7 +87,8 @@ struct vol_heartbeat {
 	uint64_t host_gen;  /* bumped at every lockd start */
 	uint64_t counter;   /* bumped at every renewal */
 	uint64_t wall_ms;   /* time of the renewal, for admins only */
-	uint64_t ring_seq;  /* last cluster configuration this host installed */
+	uint64_t ring_seq;  /* last cluster configuration this host installed ... */
+	bool ring_quorate;  /* ... and whether it was quorate there */
 	enum vol_hb_state state;
 	lk_host_t fenced_by;
 	uint32_t hb_interval_ms, host_dead_ms, io_timeout_ms;
@@ -98,7 +108,7 @@ struct vol_entry {
 	enum lk_mode mode;
 	struct lk_gen gen;
 	uint64_t since_ms;   /* wall clock of the grant, for admins */
-	uint64_t handoff_id; /* 0 when not part of a handoff */
+	uint64_t handoff_id; /* 0 when not part of a handoff, never 0 in the HANDOFF states */
 	char path[LK_PATH_MAX + 1];
 };
 
@@ -130,6 +140,14 @@ struct vol_journal {
 	uint32_t epoch;
 };
 
+/* Words for admins: "unused", "live"...; "held", "handoff-out"...; "handoff"...; "?" if unknown. */
+const char *vol_hb_state_name(enum vol_hb_state s);
+const char *vol_entry_state_name(enum vol_entry_state s);
+const char *vol_jrec_type_name(enum vol_jrec_type t);
+/* The canonical 8-4-4-4-12 lowercase hex form, NUL-terminated. */
+#define VOL_UUID_STR_LEN 37u
+void vol_uuid_str(const uint8_t uuid[16], char out[VOL_UUID_STR_LEN]);
+
 /* Layout. Hosts are 1..max_hosts; the functions do not check their arguments. */
 uint64_t vol_total_sectors(const struct vol_geom *g);
 uint64_t vol_hb_index(const struct vol_geom *g, lk_host_t h);
@@ -137,6 +155,21 @@ uint64_t vol_journal_index(const struct vol_geom *g, lk_host_t h, uint32_t j);
 uint64_t vol_table_index(const struct vol_geom *g, lk_host_t h, uint32_t t);
 /* The one host allowed to write sector idx (0 for the superblock). */
 lk_host_t vol_sector_owner(const struct vol_geom *g, uint64_t idx);
+
+/* What sector idx is: its kind, the host whose area holds it, its number within the kind. */
+enum vol_kind {
+	VOL_K_SUPER,
+	VOL_K_HEARTBEAT,
+	VOL_K_JOURNAL,
+	VOL_K_TABLE,
+};
+struct vol_loc {
+	enum vol_kind kind;
+	lk_host_t host; /* 0 for the superblock */
+	uint32_t n;     /* journal or table sector number within the host's area, else 0 */
+};
+/* 0, or -ERANGE (out unchanged) when idx lies past the end of the volume. */
+int vol_locate(const struct vol_geom *g, uint64_t idx, struct vol_loc *out);
 
 /*
  * Encode/decode. Every buffer is g->sector_size bytes. Encoding never fails for values
@@ -160,6 +193,12 @@ void vol_encode_journal(const struct vol_geom *g, uint64_t idx, const struct vol
 int vol_decode_journal(const struct vol_geom *g, uint64_t idx, const void *buf,
 		       struct vol_journal *out);
 
+/*
+ * One line describing a sector's raw header for an error report: magic, version, type,
+ * index, stored and computed CRC. Never fails; buf holds len bytes.
+ */
+void vol_describe_raw(const void *buf, size_t len, char *out, size_t outlen);
+
 /* CRC32C (Castagnoli) of len bytes; hardware instruction when the CPU has it (ISA-L). */
 uint32_t vol_crc32c(const void *buf, size_t len);
 
@@ -182,4 +221,18 @@ struct vol_dev {
 	uint64_t nsectors;       /* size of the file or device, in volume sectors */
 	char path[4096];
 };
+
+/*
+ * The real backend: a regular file or a block device opened with O_DIRECT and O_DSYNC
+ * (fdatasync after each write where O_DSYNC is refused). sector_size is the volume's.
+ * Returns 0 and fills *out; or -errno and leaves *out unchanged: -EINVAL when the
+ * file system refuses O_DIRECT or path is neither a regular file nor a block device,
+ * -EMEDIUMTYPE when the device's logical block size does not divide sector_size.
+ * Transfers return -EINVAL for a buffer not aligned to sector_size or a range past the
+ * end. d->ops->close() closes it.
+ */
+int vol_direct_open(const char *path, bool writable, uint32_t sector_size, struct vol_dev *out);
+
+/* count zeroed sectors aligned to sector_size, for O_DIRECT; free() them; NULL if out of memory. */
+void *vol_alloc_sectors(uint32_t sector_size, uint32_t count);
 #endif
