@@ -18,6 +18,7 @@
  * reconciliation · coordinator duties · events · client requests · queries
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +52,7 @@ struct request {
 	uint64_t ho_id;
 	char *path, *to;
 	bool retry;
+	uint64_t wait_ho; /* refused while this handoff is pending: resend once it is not */
 };
 
 struct sector {
@@ -100,7 +102,7 @@ struct lk_agent {
 	uint64_t mod_counter;
 
 	struct lk_lease lease;
-	bool hb_started, hb_inflight;
+	bool hb_inflight;
 	uint64_t hb_io, hb_counter;
 	int64_t hb_start, next_hb;
 	uint64_t acked_ring, ack_ring;
@@ -111,6 +113,7 @@ struct lk_agent {
 	struct watch *watches;
 	size_t nwatches;
 	uint64_t coldstart_io, coldstart_ring;
+	int64_t coldstart_retry; /* when to read the volume again after a failed rebuild */
 
 	struct prepared *prep;
 	size_t nprep, capprep;
@@ -405,8 +408,8 @@ static void renew(struct lk_agent *a, int64_t now, uint64_t wall_ms)
 
 	if (a->fenced || a->hb_inflight)
 		return;
-	if (!a->hb_started) {
-		/* First write of this incarnation: only once our slot is ours again. */
+	if (!a->lease.valid) {
+		/* No lease yet: write only once our slot is ours again (not being recovered). */
 		if (!ready(a) || lk_state_awaits_recovery(a->st, a->cfg.host))
 			return;
 	} else if (!lk_lease_admits(&a->lease, &a->cfg.timing, now)) {
@@ -426,7 +429,6 @@ static void renew(struct lk_agent *a, int64_t now, uint64_t wall_ms)
 		.host_dead_ms = a->cfg.timing.host_dead_ms,
 		.io_timeout_ms = a->cfg.timing.io_timeout_ms,
 	};
-	a->hb_started = true;
 	a->hb_inflight = true;
 	a->hb_start = now;
 	a->next_hb = now + a->cfg.timing.hb_interval_ms;
@@ -513,7 +515,22 @@ static enum vol_entry_state disk_state(enum lk_disk_state d)
 
 static void send_durable_if_done(struct lk_agent *a, uint64_t ho_id, uint64_t wall_ms);
 
-/* Clients may use the hold from now on. */
+/* Persist before release: the entry leaves the table; RELEASE goes once that is durable. */
+static void hold_let_go(struct lk_agent *a, struct hold *h)
+{
+	int i = slot_find(a, h->path);
+
+	h->phase = H_UNPERSISTING;
+	h->sector = 0;
+	h->mod = 0;
+	if (i >= 0) {
+		memset(&a->slots[i], 0, sizeof(a->slots[i]));
+		h->sector = (uint32_t)i / VOL_SLOTS_PER_SECTOR;
+		h->mod = slot_touch(a, i);
+	}
+}
+
+/* Clients may use the hold from now on; with no client left, it goes at once. */
 static void hold_usable(struct lk_agent *a, struct hold *h, uint64_t wall_ms)
 {
 	h->phase = H_USED;
@@ -524,6 +541,8 @@ static void hold_usable(struct lk_agent *a, struct hold *h, uint64_t wall_ms)
 	}
 	if (h->ho_id)
 		send_durable_if_done(a, h->ho_id, wall_ms);
+	if (h->refs == 0)
+		hold_let_go(a, h);
 }
 
 /* A hold becomes usable once its entry is durable (or at once, if the rules say so). */
@@ -547,6 +566,8 @@ static void fx_persist(struct lk_agent *a, const struct lk_fx *f, int64_t now, u
 	if (i < 0)
 		i = slot_free(a);
 	h = hold_find(a, f->old_path ? f->old_path : f->path);
+	if (h && !f->req && (h->phase == H_RELEASING || h->phase == H_UNPERSISTING))
+		return; /* we are letting go of it: its entry stays off the disk */
 	if (r) {
 		/* A grant or a rename: answered through the hold once durable. */
 		if (r->kind == R_RENAME && h)
@@ -639,8 +660,10 @@ static void on_reply(struct lk_agent *a, const struct lk_fx *f, int64_t now, uin
 		return;
 	if (f->rc == -EAGAIN ||
 	    (f->rc == -ENOTCONN && found->kind != R_ACQUIRE && found->kind != R_RENAME) ||
-	    (f->rc == -ESTALE && found->kind == R_ACQUIRE)) {
+	    (f->rc == -ESTALE && found->kind == R_ACQUIRE) ||
+	    (f->rc == -EBUSY && found->kind == R_RELEASE)) {
 		found->retry = true; /* resent when the cluster allows (resend_deferred) */
+		found->wait_ho = f->rc == -EBUSY ? f->handoff_id : 0;
 		return;
 	}
 	/* Take it out of the table first: answering may add requests (and move the table). */
@@ -943,14 +966,27 @@ static void journal_recovery(struct lk_agent *a, const struct watch *w, int64_t 
 
 static void resend_deferred(struct lk_agent *a, uint64_t wall_ms)
 {
-	bool grants = lk_state_grants_open(a->st);
-	bool releases = ready(a) && lk_state_quorate(a->st);
+	/* The same conditions as the core's admission, so a resend is not refused again. */
+	bool releases = ready(a) && lk_state_quorate(a->st) &&
+			lk_state_is_member(a->st, a->cfg.host, a->cfg.inc) &&
+			!lk_state_awaits_recovery(a->st, a->cfg.host);
+	bool grants = releases && lk_state_grants_open(a->st);
 
 	for (size_t i = 0; i < a->nreqs; i++) {
 		struct request *r = &a->reqs[i];
 		struct hold *h = r->path ? hold_find(a, r->path) : NULL;
 		bool ok = r->kind == R_RELEASE || r->kind == R_ABORT ? releases : grants;
 
+		if (r->wait_ho || r->kind == R_COMMIT || r->kind == R_ABORT) {
+			const struct ho_rec *ho = lk_state_handoff_by_id(a->st, r->wait_ho ? r->wait_ho
+										       : r->ho_id);
+
+			/* Refused for a handoff in doubt (or, a release, still pending):
+			 * nothing changes until that handoff is decided. */
+			if (ho && (ho->state == HO_IN_DOUBT ||
+				   (r->wait_ho && ho->state == HO_PENDING)))
+				continue;
+		}
 		if (r->retry && ok)
 			send_request(a, r, h ? h->mode : LK_MODE_NONE, wall_ms);
 	}
@@ -1039,6 +1075,14 @@ void lk_agent_tick(struct lk_agent *a, int64_t now, uint64_t wall_ms)
 	}
 	if (now >= a->next_hb)
 		renew(a, now, wall_ms);
+	if (a->coldstart_retry && now >= a->coldstart_retry) {
+		a->coldstart_retry = 0;
+		if (lk_state_syncing(a->st) && lk_state_ring(a->st) == a->coldstart_ring) {
+			struct lk_act *x = act(a, LK_ACT_COLDSTART);
+
+			x->io = a->coldstart_io = ++a->next_io;
+		}
+	}
 	flush_sectors(a, now);
 	coordinate(a, now);
 	for (size_t i = 0; i < a->nprep;) {
@@ -1167,9 +1211,14 @@ void lk_agent_coldstart_done(struct lk_agent *a, uint64_t io, int rc, uint32_t e
 {
 	struct lk_msg m = { .type = LK_MSG_COLDSTART };
 
-	if (!alive(a, now) || io != a->coldstart_io || rc < 0 || !lk_state_syncing(a->st) ||
+	if (!alive(a, now) || io != a->coldstart_io || !lk_state_syncing(a->st) ||
 	    lk_state_ring(a->st) != a->coldstart_ring)
 		return;
+	if (rc < 0) {
+		a->coldstart_retry = now + a->cfg.timing.hb_interval_ms;
+		return;
+	}
+	a->coldstart_io = 0;
 	m.u.coldstart.ring = a->coldstart_ring;
 	m.u.coldstart.epoch = epoch;
 	m.u.coldstart.hosts = hosts;
@@ -1179,6 +1228,19 @@ void lk_agent_coldstart_done(struct lk_agent *a, uint64_t io, int rc, uint32_t e
 
 /* --- client requests ------------------------------------------------------------------------ */
 
+/* Is a rename of ours in flight from or to either path? Renames and opens of those wait. */
+static bool rename_pending(const struct lk_agent *a, const char *p, const char *q)
+{
+	for (size_t i = 0; i < a->nreqs; i++) {
+		const struct request *r = &a->reqs[i];
+
+		if (r->kind == R_RENAME && (strcmp(r->path, p) == 0 || strcmp(r->to, p) == 0 ||
+					    strcmp(r->path, q) == 0 || strcmp(r->to, q) == 0))
+			return true;
+	}
+	return false;
+}
+
 void lk_agent_acquire(struct lk_agent *a, uint64_t req, const char *path, enum lk_mode mode,
 		      int64_t now, uint64_t wall_ms)
 {
@@ -1187,6 +1249,10 @@ void lk_agent_acquire(struct lk_agent *a, uint64_t req, const char *path, enum l
 
 	if (!alive(a, now)) {
 		client_reply(a, req, -EIO, path, (struct lk_gen){ 0 }, 0, 0);
+		return;
+	}
+	if (rename_pending(a, path, path)) {
+		client_reply(a, req, -EBUSY, path, (struct lk_gen){ 0 }, 0, a->cfg.host);
 		return;
 	}
 	if (h) {
@@ -1228,23 +1294,12 @@ void lk_agent_acquire(struct lk_agent *a, uint64_t req, const char *path, enum l
 void lk_agent_release(struct lk_agent *a, const char *path, int64_t now, uint64_t wall_ms)
 {
 	struct hold *h = hold_find(a, path);
-	int i;
 
 	if (!alive(a, now) || !h || h->phase != H_USED || h->refs == 0)
 		return;
 	if (--h->refs)
 		return;
-	/* Persist before release: the entry leaves the table before RELEASE is sent. */
-	i = slot_find(a, path);
-	h->phase = H_UNPERSISTING;
-	if (i < 0) {
-		h->sector = 0;
-		h->mod = 0;
-	} else {
-		memset(&a->slots[i], 0, sizeof(a->slots[i]));
-		h->sector = (uint32_t)i / VOL_SLOTS_PER_SECTOR;
-		h->mod = slot_touch(a, i);
-	}
+	hold_let_go(a, h);
 	after_change(a, now, wall_ms);
 }
 
@@ -1256,6 +1311,10 @@ void lk_agent_rename(struct lk_agent *a, uint64_t req, const char *from, const c
 
 	if (!alive(a, now) || !h || h->phase != H_USED) {
 		client_reply(a, req, a->fenced ? -EIO : -ENOENT, from, (struct lk_gen){ 0 }, 0, 0);
+		return;
+	}
+	if (hold_find(a, to) || rename_pending(a, from, to)) {
+		client_reply(a, req, -EEXIST, to, (struct lk_gen){ 0 }, 0, a->cfg.host);
 		return;
 	}
 	r = req_add(a, R_RENAME, req, from, to, 0);
@@ -1394,4 +1453,32 @@ void lk_agent_foreach_use(const struct lk_agent *a, int64_t now, lk_use_fn fn, v
 	for (size_t i = 0; i < a->nholds; i++)
 		if (hold_in_use(a, &a->holds[i], now))
 			fn(arg, a->holds[i].path, a->holds[i].mode, a->holds[i].gen);
+}
+
+void lk_agent_dump(const struct lk_agent *a, FILE *f)
+{
+	static const char *const phase[] = { "acquiring", "persisting", "used", "unpersisting",
+					     "releasing", "handoff-in", "committing" };
+
+	fprintf(f, "agent host %u inc %llu%s lease %s deadline %lld\n", a->cfg.host,
+		(unsigned long long)a->cfg.inc, a->fenced ? " FENCED" : "",
+		a->lease.valid ? "valid" : "none", (long long)a->lease.deadline);
+	for (size_t i = 0; i < a->nholds; i++) {
+		const struct hold *h = &a->holds[i];
+
+		fprintf(f, "  hold %s %s %s gen %u:%llu refs %u waits %u ho %llx\n", h->path,
+			phase[h->phase], lk_mode_name(h->mode), h->gen.epoch,
+			(unsigned long long)h->gen.counter, h->refs, h->nwait,
+			(unsigned long long)h->ho_id);
+	}
+	for (uint32_t i = 0; i < nslots(a); i++)
+		if (a->slots[i].state != VOL_E_FREE)
+			fprintf(f, "  slot %u: %s state %d gen %u:%llu\n", i, a->slots[i].path,
+				(int)a->slots[i].state, a->slots[i].gen.epoch,
+				(unsigned long long)a->slots[i].gen.counter);
+	for (uint32_t t = 0; t < a->cfg.table_sectors; t++)
+		fprintf(f, "  sector %u: mod %llu durable %llu%s\n", t,
+			(unsigned long long)a->sectors[t].mod,
+			(unsigned long long)a->sectors[t].durable,
+			a->sectors[t].inflight ? " (write in flight)" : "");
 }

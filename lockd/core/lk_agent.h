@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "lockd/core/lk_core.h"
 #include "lockd/core/lk_lease.h"
@@ -134,6 +135,9 @@ bool lk_agent_using(const struct lk_agent *a, const char *path, int64_t now,
 typedef void (*lk_use_fn)(void *arg, const char *path, enum lk_mode mode, struct lk_gen gen);
 /* Calls fn for every path in use at now. */
 void lk_agent_foreach_use(const struct lk_agent *a, int64_t now, lk_use_fn fn, void *arg);
+
+/* Holds, table slots and sectors, for post-mortems and traces. */
+void lk_agent_dump(const struct lk_agent *a, FILE *f);
 
 /* Deep copy of a message (paths, arrays and snapshot state); NULL on ENOMEM. */
 struct lk_msg *lk_msg_dup(const struct lk_msg *m);

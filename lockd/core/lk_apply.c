@@ -93,11 +93,12 @@ static void reply(struct ctx *c, int rc)
 				 .req = c->m->req, .rc = rc });
 }
 
-static void reply_busy(struct ctx *c, const struct lk_holder *h, const char *path)
+static void reply_busy(struct ctx *c, const struct lk_holder *h, const struct lk_lock *l)
 {
 	push(c, &(struct lk_fx){ .type = LK_FX_REPLY, .host = c->m->from, .inc = c->m->from_inc,
-				 .req = c->m->req, .rc = -EBUSY, .path = path, .holder = h->host,
-				 .holder_mode = h->mode, .holder_gen = h->gen });
+				 .req = c->m->req, .rc = -EBUSY, .path = l->path, .holder = h->host,
+				 .holder_mode = h->mode, .holder_gen = h->gen,
+				 .handoff_id = l->handoff_id });
 }
 
 static void persist(struct ctx *c, lk_host_t host, uint64_t inc, uint64_t req, const char *path,
@@ -508,9 +509,10 @@ static void apply_coldstart(struct ctx *c)
 		if (hs->member && hs->inc == d->inc)
 			continue; /* a member's current incarnation is never recovered */
 		hs->dead_inc = d->inc;
-		hs->dead_ring = d->ring_seq;
-		/* A live host that believes it is quorate may still add to its table. */
-		hs->unsettled = d->live && d->ring_quorate;
+		hs->dead_ring = d->complete ? d->ring_seq : UINT64_MAX;
+		/* A live host that believes it is quorate may still add to its table; an
+		 * unreadable area may hide anything: both wait for settle or recovery. */
+		hs->unsettled = (d->live && d->ring_quorate) || !d->complete;
 		for (uint32_t j = 0; j < d->nlocks && !c->err; j++)
 			merge_disk_lock(c, d->host, d->inc, &d->locks[j]);
 	}
@@ -544,21 +546,21 @@ static void apply_acquire(struct ctx *c)
 			return;
 		}
 		if (h) {
-			reply_busy(c, h, l->path);
+			reply_busy(c, h, l);
 			return;
 		}
 		if (l->handoff_id) {
-			reply_busy(c, &l->h[0], l->path);
+			reply_busy(c, &l->h[0], l);
 			return;
 		}
 		n = lk_view(s, l, v);
 		if (!s->rules->grantable(v, n, mode)) {
 			for (uint32_t i = 0; i < l->nh; i++)
 				if (!lk_mode_compatible(l->h[i].mode, mode)) {
-					reply_busy(c, &l->h[i], l->path);
+					reply_busy(c, &l->h[i], l);
 					return;
 				}
-			reply_busy(c, &l->h[0], l->path);
+			reply_busy(c, &l->h[0], l);
 			return;
 		}
 	} else {
@@ -599,7 +601,7 @@ static void apply_release(struct ctx *c)
 		return;
 	}
 	if (l->handoff_id) {
-		reply_busy(c, h, l->path);
+		reply_busy(c, h, l);
 		return;
 	}
 	lk_holder_del(l, h);
@@ -649,7 +651,7 @@ static void apply_rename(struct ctx *c)
 		return;
 	}
 	if (l->handoff_id) {
-		reply_busy(c, h, l->path);
+		reply_busy(c, h, l);
 		return;
 	}
 	if (has_children(s, from)) {

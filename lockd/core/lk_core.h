@@ -61,10 +61,12 @@ struct lk_disk_lock {
 };
 
 /* One host's area as the cold-start coordinator read it. */
+#define LK_INC_UNKNOWN UINT64_MAX /* its heartbeat and table were unreadable */
 struct lk_disk_host {
 	lk_host_t host;
-	uint64_t inc;       /* host_gen of its heartbeat */
-	bool live;          /* heartbeat says LIVE: the host may still be running */
+	uint64_t inc;       /* host_gen of its heartbeat (or of its table), or LK_INC_UNKNOWN */
+	bool live;          /* heartbeat says LIVE (or is unreadable): the host may still run */
+	bool complete;      /* every sector of its area decoded: locks is all it holds */
 	uint64_t ring_seq;  /* ring its heartbeat last acknowledged */
 	bool ring_quorate;
 	const struct lk_disk_lock *locks;

@@ -156,6 +156,20 @@ void sim_disk_submit(struct sim_world *w, int host, struct lk_act *x)
 	}
 	if (w->now < w->h[host].disk_bad_until)
 		io->rc = -EIO;
+	if (w->cfg.trace && x->type == LK_ACT_WRITE_TABLE) {
+		char list[VOL_SLOTS_PER_SECTOR * 64] = "";
+
+		for (uint32_t e = 0; e < VOL_SLOTS_PER_SECTOR; e++)
+			if (x->table.e[e].state != VOL_E_FREE)
+				snprintf(list + strlen(list), sizeof(list) - strlen(list), " %.40s(%u:%llu)",
+					 x->table.e[e].path, x->table.e[e].gen.epoch,
+					 (unsigned long long)x->table.e[e].gen.counter);
+		sim_trace(w, "host %d writes table sector %u:%s%s", host, x->sector, list,
+			  io->rc ? " (will fail)" : "");
+	} else if (w->cfg.trace && x->type != LK_ACT_WRITE_HB) {
+		sim_trace(w, "host %d disk op %d on host %u%s", host, (int)x->type, x->host,
+			  io->rc ? " (will fail)" : "");
+	}
 	sim_schedule(w, w->now + latency(w), EV_IO, 0, io, 0);
 }
 
@@ -192,23 +206,25 @@ static void coldstart(struct sim_world *w, struct sim_io *io, struct sim_host *h
 	for (lk_host_t x = 1; !rc && x <= d->g.max_hosts; x++) {
 		struct vol_heartbeat hb;
 		struct lk_disk_host *dh = &hosts[nh];
+		bool hb_ok = vol_decode_heartbeat(&d->g, vol_hb_index(&d->g, x),
+						  sector(d, vol_hb_index(&d->g, x)), &hb) == 0;
 
-		if (vol_decode_heartbeat(&d->g, vol_hb_index(&d->g, x), sector(d, vol_hb_index(&d->g, x)),
-					 &hb) < 0) {
-			rc = -EBADMSG; /* cannot rebuild from a corrupt heartbeat: retried later */
-			break;
-		}
-		if (hb.state == VOL_HB_UNUSED)
+		if (hb_ok && hb.state == VOL_HB_UNUSED)
 			continue;
-		*dh = (struct lk_disk_host){ .host = x, .inc = hb.host_gen,
-					     .live = hb.state == VOL_HB_LIVE,
-					     .ring_seq = hb.ring_seq,
-					     .ring_quorate = hb.ring_quorate, .locks = &locks[nl] };
+		*dh = (struct lk_disk_host){ .host = x, .inc = hb_ok ? hb.host_gen : LK_INC_UNKNOWN,
+					     .live = !hb_ok || hb.state == VOL_HB_LIVE,
+					     .complete = hb_ok, .ring_seq = hb_ok ? hb.ring_seq : 0,
+					     .ring_quorate = hb_ok && hb.ring_quorate,
+					     .locks = &locks[nl] };
 		for (uint32_t t = 0; t < d->g.table_sectors; t++) {
 			size_t k = (x - 1) * d->g.table_sectors + t;
 
-			if (!d->table_ok[k])
+			if (!d->table_ok[k]) {
+				dh->complete = false;
 				continue;
+			}
+			if (!hb_ok)
+				dh->inc = d->tables[k].host_gen;
 			for (uint32_t e = 0; e < VOL_SLOTS_PER_SECTOR; e++) {
 				const struct vol_entry *v = &d->tables[k].e[e];
 

@@ -64,9 +64,13 @@ void sim_violation(struct sim_world *w, const char *fmt, ...)
 	if (!w->violations)
 		snprintf(w->first_violation, sizeof(w->first_violation), "t=%.6fs %s",
 			 (double)w->now / 1e6, buf);
-	w->violations++;
-	if (w->cfg.trace)
+	if (w->cfg.trace) {
 		printf("%12.6f VIOLATION %s\n", (double)w->now / 1e6, buf);
+		for (int i = 1; !w->violations && i <= w->cfg.hosts; i++)
+			if (w->h[i].agent)
+				lk_agent_dump(w->h[i].agent, stdout);
+	}
+	w->violations++;
 }
 
 void sim_trace(struct sim_world *w, const char *fmt, ...)
