@@ -992,6 +992,28 @@ static void resend_deferred(struct lk_agent *a, uint64_t wall_ms)
 	}
 }
 
+/*
+ * A request sent before a configuration change and not answered may have been lost with
+ * the old ring (delivered only to members we parted from). Send it again: the core
+ * answers a repeated acquire, release, commit or abort the same way or ignorably, and
+ * the first answer to arrive is the one taken. A prepare carries its file list, which we
+ * do not keep: its client is told to try again.
+ */
+static void requests_maybe_lost(struct lk_agent *a)
+{
+	for (size_t i = 0; i < a->nreqs;) {
+		struct request *r = &a->reqs[i];
+
+		if (r->kind == R_PREPARE) {
+			client_reply(a, r->client_req, -EAGAIN, NULL, (struct lk_gen){ 0 }, 0, 0);
+			req_del(a, r);
+			continue;
+		}
+		r->retry = true;
+		i++;
+	}
+}
+
 static void after_change(struct lk_agent *a, int64_t now, uint64_t wall_ms)
 {
 	holds_progress(a, wall_ms);
@@ -1029,6 +1051,7 @@ void lk_agent_deliver(struct lk_agent *a, const struct lk_msg *m, int64_t now, u
 	for (size_t i = 0; i < a->fx.n; i++)
 		handle_fx(a, &a->fx.fx[i], now, wall_ms);
 	if (m->type == LK_MSG_CONFCHG) {
+		requests_maybe_lost(a);
 		if (lk_state_syncing(a->st)) {
 			struct lk_msg s = { .type = LK_MSG_SYNC };
 
@@ -1471,6 +1494,12 @@ void lk_agent_dump(const struct lk_agent *a, FILE *f)
 			(unsigned long long)h->gen.counter, h->refs, h->nwait,
 			(unsigned long long)h->ho_id);
 	}
+	for (size_t i = 0; i < a->nreqs; i++)
+		fprintf(f, "  request %llx kind %d %s%s%s%s wait-handoff %llx\n",
+			(unsigned long long)a->reqs[i].msg_req, (int)a->reqs[i].kind,
+			a->reqs[i].path ? a->reqs[i].path : "", a->reqs[i].to ? " -> " : "",
+			a->reqs[i].to ? a->reqs[i].to : "", a->reqs[i].retry ? " (deferred)" : "",
+			(unsigned long long)a->reqs[i].wait_ho);
 	for (uint32_t i = 0; i < nslots(a); i++)
 		if (a->slots[i].state != VOL_E_FREE)
 			fprintf(f, "  slot %u: %s state %d gen %u:%llu\n", i, a->slots[i].path,

@@ -1,0 +1,8 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
+# The simulator on SIM_RUNS seeds (2000 by default) over two workers: every invariant must
+# hold in every run. vmfs-sim prints failing seeds with their replay command.
+set -eu
+sim="${top_builddir:-../..}/tests/sim/vmfs-sim"
+runs="${SIM_RUNS:-2000}"
+exec "$sim" --seed 1 --runs "$runs" --jobs 2
