@@ -112,8 +112,10 @@ struct lk_agent {
 
 	struct watch *watches;
 	size_t nwatches;
-	uint64_t coldstart_io, coldstart_ring;
-	int64_t coldstart_retry; /* when to read the volume again after a failed rebuild */
+	/* A new epoch for a cold start or a snapshot: asked for, for this ring, retried at. */
+	uint64_t epoch_io, epoch_ring;
+	int64_t epoch_retry;
+	bool epoch_for_snapshot;
 
 	struct prepared *prep;
 	size_t nprep, capprep;
@@ -721,6 +723,27 @@ static void on_reply(struct lk_agent *a, const struct lk_fx *f, int64_t now, uin
 	free(r.to);
 }
 
+static void send_snapshot(struct lk_agent *a, uint64_t ring, uint32_t epoch, uint64_t wall_ms)
+{
+	struct lk_msg m = { .type = LK_MSG_SNAPSHOT };
+
+	m.u.snapshot.ring = ring;
+	m.u.snapshot.state = a->st;
+	m.u.snapshot.epoch = epoch;
+	send(a, &m, wall_ms);
+}
+
+/* Asks the driver for a new epoch in the superblock (and the volume's content). */
+static void new_epoch(struct lk_agent *a, uint64_t ring, bool for_snapshot)
+{
+	struct lk_act *x = act(a, LK_ACT_NEW_EPOCH);
+
+	x->io = a->epoch_io = ++a->next_io;
+	a->epoch_ring = ring;
+	a->epoch_for_snapshot = for_snapshot;
+	a->epoch_retry = 0;
+}
+
 static void handle_fx(struct lk_agent *a, const struct lk_fx *f, int64_t now, uint64_t wall_ms)
 {
 	/* Effects for an earlier incarnation of this host are not ours to carry out. */
@@ -749,21 +772,14 @@ static void handle_fx(struct lk_agent *a, const struct lk_fx *f, int64_t now, ui
 			revoke(a, f->path);
 		break;
 	case LK_FX_SEND_SNAPSHOT:
-		if (f->host == me) {
-			struct lk_msg m = { .type = LK_MSG_SNAPSHOT };
-
-			m.u.snapshot.ring = f->ring;
-			m.u.snapshot.state = a->st;
-			send(a, &m, wall_ms);
-		}
+		if (f->host == me && !f->new_epoch)
+			send_snapshot(a, f->ring, 0, wall_ms);
+		else if (f->host == me)
+			new_epoch(a, f->ring, true);
 		break;
 	case LK_FX_COLDSTART:
-		if (f->host == me) {
-			struct lk_act *x = act(a, LK_ACT_COLDSTART);
-
-			x->io = a->coldstart_io = ++a->next_io;
-			a->coldstart_ring = f->ring;
-		}
+		if (f->host == me)
+			new_epoch(a, f->ring, false);
 		break;
 	case LK_FX_FREED:
 	case LK_FX_GRANTS_OPEN:
@@ -841,11 +857,21 @@ static void reconcile(struct lk_agent *a, int64_t now, uint64_t wall_ms)
 		struct lk_lock_view v;
 		bool held = lk_state_holds(a->st, h->path, a->cfg.host, &v) && v.inc == a->cfg.inc;
 
-		if (h->phase == H_COMMITTING) {
+		if (h->phase == H_COMMITTING || h->phase == H_HO_IN) {
 			const struct ho_rec *r = lk_state_handoff_by_id(a->st, h->ho_id);
+			bool open = r && (r->state == HO_PENDING || r->state == HO_IN_DOUBT);
 
-			if (held && (!r || r->state == HO_ABORTED))
+			if (h->phase == H_COMMITTING && held && (!r || r->state == HO_ABORTED))
 				h->phase = H_USED;
+			if (h->phase == H_HO_IN && !open && !held) {
+				/* A handoff to us that ended while we were away: forget it. */
+				char path[LK_PATH_MAX + 1];
+
+				set_path(path, h->path);
+				hold_del(a, h);
+				unpersist(a, path, now);
+				continue;
+			}
 		}
 		if ((h->phase == H_USED || h->phase == H_PERSISTING || h->phase == H_COMMITTING) &&
 		    !held && !self_unsettled(a)) {
@@ -1098,13 +1124,10 @@ void lk_agent_tick(struct lk_agent *a, int64_t now, uint64_t wall_ms)
 	}
 	if (now >= a->next_hb)
 		renew(a, now, wall_ms);
-	if (a->coldstart_retry && now >= a->coldstart_retry) {
-		a->coldstart_retry = 0;
-		if (lk_state_syncing(a->st) && lk_state_ring(a->st) == a->coldstart_ring) {
-			struct lk_act *x = act(a, LK_ACT_COLDSTART);
-
-			x->io = a->coldstart_io = ++a->next_io;
-		}
+	if (a->epoch_retry && now >= a->epoch_retry) {
+		a->epoch_retry = 0;
+		if (lk_state_syncing(a->st) && lk_state_ring(a->st) == a->epoch_ring)
+			new_epoch(a, a->epoch_ring, a->epoch_for_snapshot);
 	}
 	flush_sectors(a, now);
 	coordinate(a, now);
@@ -1228,21 +1251,25 @@ void lk_agent_read_table_done(struct lk_agent *a, uint64_t io, int rc,
 					.state = VOL_HB_FENCED, .fenced_by = a->cfg.host };
 }
 
-void lk_agent_coldstart_done(struct lk_agent *a, uint64_t io, int rc, uint32_t epoch,
+void lk_agent_new_epoch_done(struct lk_agent *a, uint64_t io, int rc, uint32_t epoch,
 			     const struct lk_disk_host *hosts, uint32_t nhosts, int64_t now,
 			     uint64_t wall_ms)
 {
 	struct lk_msg m = { .type = LK_MSG_COLDSTART };
 
-	if (!alive(a, now) || io != a->coldstart_io || !lk_state_syncing(a->st) ||
-	    lk_state_ring(a->st) != a->coldstart_ring)
+	if (!alive(a, now) || io != a->epoch_io || !lk_state_syncing(a->st) ||
+	    lk_state_ring(a->st) != a->epoch_ring)
 		return;
 	if (rc < 0) {
-		a->coldstart_retry = now + a->cfg.timing.hb_interval_ms;
+		a->epoch_retry = now + a->cfg.timing.hb_interval_ms;
 		return;
 	}
-	a->coldstart_io = 0;
-	m.u.coldstart.ring = a->coldstart_ring;
+	a->epoch_io = 0;
+	if (a->epoch_for_snapshot) {
+		send_snapshot(a, a->epoch_ring, epoch, wall_ms);
+		return;
+	}
+	m.u.coldstart.ring = a->epoch_ring;
 	m.u.coldstart.epoch = epoch;
 	m.u.coldstart.hosts = hosts;
 	m.u.coldstart.nhosts = nhosts;

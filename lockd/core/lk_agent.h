@@ -59,8 +59,8 @@ enum lk_act_type {
 	LK_ACT_READ_TABLE,   /* read every table sector of `host` -> lk_agent_read_table_done */
 	LK_ACT_FENCE,        /* recovery of `host`: write hb (FENCED by us), then clear its
 			      * table sectors -> lk_agent_io_done */
-	LK_ACT_COLDSTART,    /* read superblock and every area, write epoch + 1 to the
-			      * superblock -> lk_agent_coldstart_done */
+	LK_ACT_NEW_EPOCH,    /* read superblock and every area, write epoch + 1 to the
+			      * superblock -> lk_agent_new_epoch_done */
 	LK_ACT_REPLY,        /* answer client request `req`: rc (and gen, handoff id, holder) */
 	LK_ACT_REVOKE,       /* handles on `path` must fail from now on */
 	LK_ACT_FENCED,       /* this incarnation stopped: lease lost or isolation=fence */
@@ -106,7 +106,7 @@ void lk_agent_read_table_done(struct lk_agent *a, uint64_t io, int rc,
 			      const struct lk_disk_lock *locks, uint32_t n, bool complete,
 			      int64_t now, uint64_t wall_ms);
 /* rc 0: epoch is the new epoch, already written to the superblock; hosts as read. */
-void lk_agent_coldstart_done(struct lk_agent *a, uint64_t io, int rc, uint32_t epoch,
+void lk_agent_new_epoch_done(struct lk_agent *a, uint64_t io, int rc, uint32_t epoch,
 			     const struct lk_disk_host *hosts, uint32_t nhosts, int64_t now,
 			     uint64_t wall_ms);
 

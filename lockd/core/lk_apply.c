@@ -26,7 +26,10 @@
  *     announces the age of its state (SYNC: lineage = last quorate ring it was
  *     authoritative in, seq = messages applied there); the newest is sent as SNAPSHOT
  *     and replaces every replica. With no state anywhere and quorum, the coordinator
- *     rebuilds from the volume (COLDSTART) under a new epoch.
+ *     rebuilds from the volume (COLDSTART) under a new epoch. When a member restarted,
+ *     the lineage its previous incarnation knew may be lost with it (its quorum partner
+ *     isolated): the snapshot then comes under a new epoch too, so no generation handed
+ *     out in a lost lineage is ever handed out again.
  *
  *   replica:  (new) ──confchg──▶ SYNCING ──snapshot / coldstart──▶ READY
  *                                  ▲                                 │
@@ -265,7 +268,7 @@ static void apply_sync(struct ctx *c)
 	struct lk_state *s = c->s;
 	const struct lk_msg *m = c->m;
 	lk_host_t best = 0;
-	bool all = true;
+	bool all = true, fresh = false;
 
 	if (!s->syncing || m->u.sync.ring != s->ring || s->sync_winner ||
 	    !lk_state_is_member(s, m->from, m->from_inc) || s->sync[m->from].got)
@@ -281,6 +284,7 @@ static void apply_sync(struct ctx *c)
 			all = false;
 			break;
 		}
+		fresh |= !y->have;
 		if (y->have && (!best || y->lineage > s->sync[best].lineage ||
 				(y->lineage == s->sync[best].lineage && y->seq > s->sync[best].seq)))
 			best = h;
@@ -290,7 +294,8 @@ static void apply_sync(struct ctx *c)
 	if (best) {
 		s->sync_winner = best;
 		push(c, &(struct lk_fx){ .type = LK_FX_SEND_SNAPSHOT, .host = best,
-					 .inc = s->hosts[best].inc, .ring = s->ring });
+					 .inc = s->hosts[best].inc, .ring = s->ring,
+					 .new_epoch = fresh && s->quorate });
 	} else if (s->quorate) {
 		s->sync_winner = lk_state_coordinator(s);
 		push(c, &(struct lk_fx){ .type = LK_FX_COLDSTART, .host = s->sync_winner,
@@ -328,6 +333,11 @@ static void apply_snapshot(struct ctx *c)
 	if (lk_state_copy_content(s, snap) < 0) {
 		c->err = -ENOMEM;
 		return;
+	}
+	if (m->u.snapshot.epoch > s->epoch) {
+		s->epoch = m->u.snapshot.epoch;
+		s->counter = 0;
+		s->ho_counter = 0;
 	}
 	become_ready(c);
 }

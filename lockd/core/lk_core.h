@@ -110,6 +110,7 @@ struct lk_msg {
 		struct {
 			uint64_t ring;
 			const struct lk_state *state;
+			uint32_t epoch; /* 0, or a new epoch already written to the superblock */
 		} snapshot;
 		struct {
 			uint64_t ring;
@@ -151,7 +152,9 @@ enum lk_fx_type {
 	LK_FX_UNPERSIST,    /* host removes path from its own table */
 	LK_FX_REVOKE,       /* host lost path: fence its handles (lock moved or was recovered) */
 	LK_FX_FREED,        /* path is free now: local waiters may retry */
-	LK_FX_SEND_SNAPSHOT,/* host sends its state as LK_MSG_SNAPSHOT for ring */
+	LK_FX_SEND_SNAPSHOT,/* host sends its state as LK_MSG_SNAPSHOT for ring (under a new
+			     * epoch when new_epoch: a member restarted, and the lineage its
+			     * previous incarnation knew may be newer than any state present) */
 	LK_FX_COLDSTART,    /* host (coordinator) rebuilds from the volume: LK_MSG_COLDSTART */
 	LK_FX_GRANTS_OPEN,  /* requests refused with -EAGAIN may be retried now */
 };
@@ -169,6 +172,7 @@ struct lk_fx {
 	struct lk_gen gen;
 	uint64_t handoff_id;
 	uint64_t ring;
+	bool new_epoch;
 	lk_host_t holder;  /* -EBUSY: one conflicting holder */
 	enum lk_mode holder_mode;
 	struct lk_gen holder_gen;

@@ -188,7 +188,7 @@ static void land(struct sim_world *w, struct sim_io *io)
 	}
 }
 
-/* What a coldstart coordinator reads: every host's heartbeat and table. */
+/* A new epoch: the superblock's plus one, and every host's heartbeat and table as read. */
 static void coldstart(struct sim_world *w, struct sim_io *io, struct sim_host *h)
 {
 	struct sim_disk *d = &w->disk;
@@ -247,7 +247,7 @@ static void coldstart(struct sim_world *w, struct sim_io *io, struct sim_host *h
 		d->super_epoch = s.epoch;
 		vol_encode_super(&s, sector(d, 0));
 	}
-	lk_agent_coldstart_done(h->agent, io->act->io, rc, rc ? 0 : s.epoch, hosts, nh,
+	lk_agent_new_epoch_done(h->agent, io->act->io, rc, rc ? 0 : s.epoch, hosts, nh,
 				sim_local_ms(h, w->now), sim_wall_ms(w));
 	free(locks);
 }
@@ -324,7 +324,7 @@ void sim_disk_callback(struct sim_world *w, struct sim_io *io)
 	case LK_ACT_READ_TABLE:
 		read_table(w, io, h);
 		break;
-	case LK_ACT_COLDSTART:
+	case LK_ACT_NEW_EPOCH:
 		coldstart(w, io, h);
 		break;
 	default:

@@ -262,7 +262,7 @@ void sim_host_events(struct sim_world *w, int id)
 			case LK_ACT_READ_HB:
 			case LK_ACT_READ_TABLE:
 			case LK_ACT_FENCE:
-			case LK_ACT_COLDSTART:
+			case LK_ACT_NEW_EPOCH:
 				sim_disk_submit(w, id, x);
 				break;
 			case LK_ACT_REPLY:
