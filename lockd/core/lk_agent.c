@@ -568,7 +568,7 @@ static void fx_persist(struct lk_agent *a, const struct lk_fx *f, int64_t now, u
 	if (i < 0)
 		i = slot_free(a);
 	h = hold_find(a, f->old_path ? f->old_path : f->path);
-	if (h && !f->req && (h->phase == H_RELEASING || h->phase == H_UNPERSISTING))
+	if (h && (h->phase == H_RELEASING || h->phase == H_UNPERSISTING))
 		return; /* we are letting go of it: its entry stays off the disk */
 	if (r) {
 		/* A grant or a rename: answered through the hold once durable. */
@@ -652,7 +652,7 @@ static void holds_progress(struct lk_agent *a, uint64_t wall_ms)
 	}
 }
 
-static void on_reply(struct lk_agent *a, const struct lk_fx *f, int64_t now, uint64_t wall_ms)
+static void on_reply(struct lk_agent *a, const struct lk_fx *f, uint64_t wall_ms)
 {
 	struct request *found = req_find(a, f->req);
 	struct request r;
@@ -698,21 +698,6 @@ static void on_reply(struct lk_agent *a, const struct lk_fx *f, int64_t now, uin
 		break;
 	case R_PREPARE:
 		client_reply(a, r.client_req, f->rc, NULL, (struct lk_gen){ 0 }, f->handoff_id, 0);
-		if (f->rc == 0) {
-			struct prepared *p;
-
-			if (a->nprep == a->capprep) {
-				size_t cap = a->capprep ? a->capprep * 2 : 8;
-				struct prepared *n = realloc(a->prep, cap * sizeof(*n));
-
-				if (!n)
-					abort();
-				a->prep = n;
-				a->capprep = cap;
-			}
-			p = &a->prep[a->nprep++];
-			*p = (struct prepared){ .id = f->handoff_id, .at = now };
-		}
 		break;
 	case R_COMMIT:
 	case R_ABORT:
@@ -752,7 +737,7 @@ static void handle_fx(struct lk_agent *a, const struct lk_fx *f, int64_t now, ui
 	switch (f->type) {
 	case LK_FX_REPLY:
 		if (f->host == me)
-			on_reply(a, f, now, wall_ms);
+			on_reply(a, f, wall_ms);
 		break;
 	case LK_FX_PERSIST:
 		if (f->host == me)
@@ -806,43 +791,36 @@ struct recon {
 	uint64_t wall_ms;
 };
 
-/* A lock the replica says we hold: adopt it if we asked for it, else give it back. */
+/*
+ * A lock the replica says we hold but we do not use: granted in deliveries we missed, or
+ * released in them. Give it back; an acquire of ours still waiting asks again after, so
+ * its generation comes from the current lineage, never from a stale one.
+ */
 static void recon_lock(void *arg, const char *path, const struct lk_lock_view *v, size_t n,
 		       uint64_t ho_id)
 {
 	struct recon *rc = arg;
 	struct lk_agent *a = rc->a;
 	struct hold *h;
+	struct request *r;
 
 	(void)ho_id;
 	for (size_t i = 0; i < n; i++) {
 		if (v[i].host != a->cfg.host || v[i].inc != a->cfg.inc)
 			continue;
 		h = hold_find(a, path);
-		if (h && h->phase == H_ACQUIRING && h->mode != v[i].mode) {
-			/* We hold it in another mode than we now ask for: release, then ask again. */
-			struct request *r = req_add(a, R_RELEASE, 0, path, NULL, 0);
-
+		if (h && h->phase != H_ACQUIRING && h->phase != H_HO_IN)
+			continue;
+		if (!h) {
+			h = hold_new(a, path, H_RELEASING);
+		} else if (h->phase == H_ACQUIRING) {
 			h->reacquire = true;
 			h->want = h->mode;
-			h->phase = H_RELEASING;
-			send_request(a, r, LK_MODE_NONE, rc->wall_ms);
-		} else if (h && h->phase == H_ACQUIRING) {
-			struct lk_fx f = { .type = LK_FX_PERSIST, .host = a->cfg.host,
-					   .inc = a->cfg.inc, .path = path,
-					   .mode = v[i].mode, .gen = v[i].gen,
-					   .disk_state = LK_DISK_HELD };
-
-			fx_persist(a, &f, rc->now, rc->wall_ms);
-		} else if (!h || h->phase == H_HO_IN) {
-			struct request *r = req_add(a, R_RELEASE, 0, path, NULL, 0);
-
-			if (!h)
-				h = hold_new(a, path, H_RELEASING);
-			h->phase = H_RELEASING;
-			unpersist(a, path, rc->now);
-			send_request(a, r, LK_MODE_NONE, rc->wall_ms);
 		}
+		h->phase = H_RELEASING;
+		unpersist(a, path, rc->now);
+		r = req_add(a, R_RELEASE, 0, path, NULL, 0);
+		send_request(a, r, LK_MODE_NONE, rc->wall_ms);
 	}
 }
 
@@ -1112,6 +1090,51 @@ void lk_agent_deliver(struct lk_agent *a, const struct lk_msg *m, int64_t now, u
 	after_change(a, now, wall_ms);
 }
 
+/*
+ * The source aborts its handoffs that stay prepared for handoff_timeout, counted from
+ * when its replica first showed them (whether or not it saw the prepare's answer).
+ */
+static void handoff_timeouts(struct lk_agent *a, int64_t now, uint64_t wall_ms)
+{
+	for (size_t i = 0; i < a->nprep;) {
+		const struct ho_rec *r = lk_state_handoff_by_id(a->st, a->prep[i].id);
+
+		if (!r || r->state != HO_PENDING)
+			a->prep[i] = a->prep[--a->nprep];
+		else
+			i++;
+	}
+	for (size_t i = 0; i < lk_state_nhandoffs(a->st); i++) {
+		const struct ho_rec *r = lk_state_handoff(a->st, i);
+		struct prepared *p = NULL;
+
+		if (r->state != HO_PENDING || r->src != a->cfg.host || r->src_inc != a->cfg.inc)
+			continue;
+		for (size_t j = 0; j < a->nprep && !p; j++)
+			if (a->prep[j].id == r->id)
+				p = &a->prep[j];
+		if (!p) {
+			if (a->nprep == a->capprep) {
+				size_t cap = a->capprep ? a->capprep * 2 : 8;
+				struct prepared *n = realloc(a->prep, cap * sizeof(*n));
+
+				if (!n)
+					abort();
+				a->prep = n;
+				a->capprep = cap;
+			}
+			p = &a->prep[a->nprep++];
+			*p = (struct prepared){ .id = r->id, .at = now };
+		}
+		if (!p->aborting && now - p->at >= (int64_t)a->cfg.handoff_timeout_ms) {
+			struct request *q = req_add(a, R_ABORT, 0, NULL, NULL, r->id);
+
+			p->aborting = true;
+			send_request(a, q, LK_MODE_NONE, wall_ms);
+		}
+	}
+}
+
 void lk_agent_tick(struct lk_agent *a, int64_t now, uint64_t wall_ms)
 {
 	if (!alive(a, now))
@@ -1131,22 +1154,7 @@ void lk_agent_tick(struct lk_agent *a, int64_t now, uint64_t wall_ms)
 	}
 	flush_sectors(a, now);
 	coordinate(a, now);
-	for (size_t i = 0; i < a->nprep;) {
-		struct prepared *p = &a->prep[i];
-		const struct ho_rec *r = lk_state_handoff_by_id(a->st, p->id);
-
-		if (!r || r->state != HO_PENDING) {
-			a->prep[i] = a->prep[--a->nprep];
-			continue;
-		}
-		if (!p->aborting && now - p->at >= (int64_t)a->cfg.handoff_timeout_ms) {
-			struct request *q = req_add(a, R_ABORT, 0, NULL, NULL, p->id);
-
-			p->aborting = true;
-			send_request(a, q, LK_MODE_NONE, wall_ms);
-		}
-		i++;
-	}
+	handoff_timeouts(a, now, wall_ms);
 }
 
 void lk_agent_io_done(struct lk_agent *a, uint64_t io, int rc, int64_t now, uint64_t wall_ms)

@@ -18,7 +18,8 @@
  *     that acknowledgement) or its lease expired, reads its table, and multicasts
  *     SETTLED. Until then nothing in the partition gains new ownership (acquire,
  *     rename, prepare, commit refuse with -EAGAIN). Where the table and this replica
- *     disagree, the higher generation wins: generations come from one counter.
+ *     disagree, the higher generation wins (generations come from one counter), and
+ *     a hold the table does not show is dropped: by rule 1 it is not in use.
  *  3. Orphans are not free. Locks of a departed incarnation stay held until the
  *     coordinator has seen its lease expire, fenced its slot and cleared its table
  *     (RECOVERED). A compatible mode may still share them (SH with SH, MW with MW).
@@ -406,9 +407,15 @@ static void resolve_in_doubt(struct ctx *c, struct ho_rec *r, const struct lk_di
 		if (!src || src->inc != r->src_inc)
 			continue;
 		if (committed) {
+			/* The commit reached the destination: all files move, as at commit. */
 			simple_fx(c, LK_FX_REVOKE, r->src, r->src_inc, r->files[i]);
 			simple_fx(c, LK_FX_UNPERSIST, r->src, r->src_inc, r->files[i]);
-			lk_holder_del(l, src);
+			src->host = r->dst;
+			src->inc = r->dst_inc;
+			src->gen = next_gen(s);
+			for (uint32_t k = 0; k < n; k++)
+				if (locks[k].handoff_id == r->id && strcmp(locks[k].path, r->files[i]) == 0)
+					src->gen = locks[k].gen;
 		} else {
 			persist(c, r->src, r->src_inc, 0, r->files[i], NULL, LK_DISK_HELD, src, 0);
 			simple_fx(c, LK_FX_UNPERSIST, r->dst, r->dst_inc, r->files[i]);
@@ -422,6 +429,14 @@ static void resolve_in_doubt(struct ctx *c, struct ho_rec *r, const struct lk_di
 	}
 }
 
+static bool disk_holds(const struct lk_disk_lock *locks, uint32_t n, const char *path)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (locks[i].state != LK_DISK_HANDOFF_IN && strcmp(locks[i].path, path) == 0)
+			return true;
+	return false;
+}
+
 /* The table of departed incarnation (host, inc) as read from disk, merged into the replica. */
 static void settle(struct ctx *c, lk_host_t host, uint64_t inc, const struct lk_disk_lock *locks,
 		   uint32_t n)
@@ -429,14 +444,28 @@ static void settle(struct ctx *c, lk_host_t host, uint64_t inc, const struct lk_
 	struct lk_state *s = c->s;
 	struct lk_hslot *hs = &s->hosts[host];
 
+	for (uint32_t i = 0; i < n; i++)
+		see_gen(s, locks[i].gen);
 	for (size_t i = 0; i < s->nho; i++)
 		if (s->ho[i].state == HO_IN_DOUBT && s->ho[i].dst == host && s->ho[i].dst_inc == inc)
 			resolve_in_doubt(c, &s->ho[i], locks, n);
 	for (uint32_t i = 0; i < n && !c->err; i++)
 		merge_disk_lock(c, host, inc, &locks[i]);
-	for (size_t i = s->nlocks; i-- > 0;)
-		if (s->locks[i]->nh == 0)
+	/* What its table does not show, it does not use (persist before use): a hold we
+	 * remember from an older lineage, released in deliveries we never saw. */
+	for (size_t i = s->nlocks; i-- > 0;) {
+		struct lk_lock *l = s->locks[i];
+		struct lk_holder *h = lk_holder_find(l, host);
+
+		if (h && h->inc == inc && !disk_holds(locks, n, l->path)) {
+			simple_fx(c, LK_FX_REVOKE, host, inc, l->path);
+			lk_holder_del(l, h);
+			if (l->nh == 0)
+				simple_fx(c, LK_FX_FREED, 0, 0, l->path);
+		}
+		if (l->nh == 0)
 			lk_lock_remove(s, i);
+	}
 	hs->unsettled = false;
 }
 
