@@ -53,6 +53,7 @@ struct request {
 	char *path, *to;
 	bool retry;
 	uint64_t wait_ho; /* refused while this handoff is pending: resend once it is not */
+	bool moot;        /* nothing left to do: answered and dropped */
 };
 
 struct sector {
@@ -981,6 +982,8 @@ static void resend_deferred(struct lk_agent *a, uint64_t wall_ms)
 		struct hold *h = r->path ? hold_find(a, r->path) : NULL;
 		bool ok = r->kind == R_RELEASE || r->kind == R_ABORT ? releases : grants;
 
+		if (!r->retry)
+			continue;
 		if (r->wait_ho || r->kind == R_COMMIT || r->kind == R_ABORT) {
 			const struct ho_rec *ho = lk_state_handoff_by_id(a->st, r->wait_ho ? r->wait_ho
 										       : r->ho_id);
@@ -991,8 +994,23 @@ static void resend_deferred(struct lk_agent *a, uint64_t wall_ms)
 				   (r->wait_ho && ho->state == HO_PENDING)))
 				continue;
 		}
-		if (r->retry && ok)
+		if (r->kind == R_RENAME && (!h || h->phase != H_USED)) {
+			/* Its file was closed meanwhile: nothing left to rename. */
+			r->moot = true;
+			continue;
+		}
+		if (ok)
 			send_request(a, r, h ? h->mode : LK_MODE_NONE, wall_ms);
+	}
+	for (size_t i = 0; i < a->nreqs;) {
+		struct request *r = &a->reqs[i];
+
+		if (!r->moot) {
+			i++;
+			continue;
+		}
+		client_reply(a, r->client_req, -ENOENT, r->path, (struct lk_gen){ 0 }, 0, 0);
+		req_del(a, r);
 	}
 }
 
