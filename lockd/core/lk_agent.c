@@ -709,13 +709,16 @@ static void on_reply(struct lk_agent *a, const struct lk_fx *f, uint64_t wall_ms
 	free(r.to);
 }
 
-static void send_snapshot(struct lk_agent *a, uint64_t ring, uint32_t epoch, uint64_t wall_ms)
+static void send_snapshot(struct lk_agent *a, uint64_t ring, uint32_t epoch,
+			  const struct lk_disk_host *hosts, uint32_t nhosts, uint64_t wall_ms)
 {
 	struct lk_msg m = { .type = LK_MSG_SNAPSHOT };
 
 	m.u.snapshot.ring = ring;
 	m.u.snapshot.state = a->st;
 	m.u.snapshot.epoch = epoch;
+	m.u.snapshot.hosts = hosts;
+	m.u.snapshot.nhosts = nhosts;
 	send(a, &m, wall_ms);
 }
 
@@ -759,7 +762,7 @@ static void handle_fx(struct lk_agent *a, const struct lk_fx *f, int64_t now, ui
 		break;
 	case LK_FX_SEND_SNAPSHOT:
 		if (f->host == me && !f->new_epoch)
-			send_snapshot(a, f->ring, 0, wall_ms);
+			send_snapshot(a, f->ring, 0, NULL, 0, wall_ms);
 		else if (f->host == me)
 			new_epoch(a, f->ring, true);
 		break;
@@ -1292,7 +1295,7 @@ void lk_agent_new_epoch_done(struct lk_agent *a, uint64_t io, int rc, uint32_t e
 	}
 	a->epoch_io = 0;
 	if (a->epoch_for_snapshot) {
-		send_snapshot(a, a->epoch_ring, epoch, wall_ms);
+		send_snapshot(a, a->epoch_ring, epoch, hosts, nhosts, wall_ms);
 		return;
 	}
 	m.u.coldstart.ring = a->epoch_ring;

@@ -29,8 +29,9 @@
  *     and replaces every replica. With no state anywhere and quorum, the coordinator
  *     rebuilds from the volume (COLDSTART) under a new epoch. When a member restarted,
  *     the lineage its previous incarnation knew may be lost with it (its quorum partner
- *     isolated): the snapshot then comes under a new epoch too, so no generation handed
- *     out in a lost lineage is ever handed out again.
+ *     isolated): the snapshot then comes under a new epoch, so no generation handed
+ *     out in a lost lineage is ever handed out again, and with the volume as read, so
+ *     every incarnation that may hold locks the snapshot never heard of is orphaned.
  *
  *   replica:  (new) ──confchg──▶ SYNCING ──snapshot / coldstart──▶ READY
  *                                  ▲                                 │
@@ -321,6 +322,8 @@ static void become_ready(struct ctx *c)
 	grants_open_fx(c);
 }
 
+static void merge_disk_hosts(struct ctx *c, const struct lk_disk_host *hosts, uint32_t n);
+
 static void apply_snapshot(struct ctx *c)
 {
 	struct lk_state *s = c->s;
@@ -339,6 +342,7 @@ static void apply_snapshot(struct ctx *c)
 		s->epoch = m->u.snapshot.epoch;
 		s->counter = 0;
 		s->ho_counter = 0;
+		merge_disk_hosts(c, m->u.snapshot.hosts, m->u.snapshot.nhosts);
 	}
 	become_ready(c);
 }
@@ -469,6 +473,61 @@ static void settle(struct ctx *c, lk_host_t host, uint64_t inc, const struct lk_
 	hs->unsettled = false;
 }
 
+/* Every hold of incarnation (host, inc) goes: it was recovered, or proven gone. */
+static void drop_holds(struct ctx *c, lk_host_t host, uint64_t inc)
+{
+	struct lk_state *s = c->s;
+
+	for (size_t i = s->nlocks; i-- > 0;) {
+		struct lk_lock *l = s->locks[i];
+		struct lk_holder *h = lk_holder_find(l, host);
+
+		if (!h || h->inc != inc)
+			continue;
+		simple_fx(c, LK_FX_REVOKE, host, inc, l->path);
+		lk_holder_del(l, h);
+		if (l->nh == 0) {
+			simple_fx(c, LK_FX_FREED, 0, 0, l->path);
+			lk_lock_remove(s, i);
+		}
+	}
+}
+
+/*
+ * The volume as read by the coordinator of a cold start, or by the sender of a snapshot
+ * under a new epoch (when a lineage may have been lost with a restarted host): every
+ * incarnation whose area shows it may still run or hold locks, and is not a member now,
+ * becomes a departed incarnation with its table merged as orphans; it is unsettled when
+ * it may still add to its table (live in a quorate ring) or its area did not read whole.
+ * An older departed incarnation the replica remembered for the same slot was recovered
+ * in the lost lineage (a newer one wrote the slot since): its holds go.
+ */
+static void merge_disk_hosts(struct ctx *c, const struct lk_disk_host *hosts, uint32_t n)
+{
+	struct lk_state *s = c->s;
+
+	for (uint32_t i = 0; i < n && !c->err; i++) {
+		const struct lk_disk_host *d = &hosts[i];
+		struct lk_hslot *hs;
+
+		if (d->host < 1 || d->host > LK_MAX_HOSTS || (!d->live && d->nlocks == 0))
+			continue;
+		hs = &s->hosts[d->host];
+		if (hs->member && hs->inc == d->inc)
+			continue; /* a member's current incarnation is never recovered */
+		if (hs->dead_inc && hs->dead_inc != d->inc)
+			drop_holds(c, d->host, hs->dead_inc);
+		if (hs->dead_inc != d->inc) {
+			hs->dead_inc = d->inc;
+			hs->unsettled = false;
+		}
+		hs->dead_ring = d->complete ? d->ring_seq : UINT64_MAX;
+		hs->unsettled |= (d->live && d->ring_quorate) || !d->complete;
+		for (uint32_t j = 0; j < d->nlocks && !c->err; j++)
+			merge_disk_lock(c, d->host, d->inc, &d->locks[j]);
+	}
+}
+
 static bool coordinator_msg_ok(struct ctx *c)
 {
 	const struct lk_state *s = c->s;
@@ -508,19 +567,7 @@ static void apply_recovered(struct ctx *c)
 		return;
 	if (hs->unsettled)
 		settle(c, host, inc, m->u.recovered.locks, m->u.recovered.nlocks);
-	for (size_t i = s->nlocks; i-- > 0;) {
-		struct lk_lock *l = s->locks[i];
-		struct lk_holder *h = lk_holder_find(l, host);
-
-		if (!h || h->inc != inc)
-			continue;
-		simple_fx(c, LK_FX_REVOKE, host, inc, l->path);
-		lk_holder_del(l, h);
-		if (l->nh == 0) {
-			simple_fx(c, LK_FX_FREED, 0, 0, l->path);
-			lk_lock_remove(s, i);
-		}
-	}
+	drop_holds(c, host, inc);
 	hs->dead_inc = 0;
 	hs->unsettled = false;
 	grants_open_fx(c);
@@ -538,23 +585,7 @@ static void apply_coldstart(struct ctx *c)
 	s->epoch = m->u.coldstart.epoch;
 	s->counter = 0;
 	s->ho_counter = 0;
-	for (uint32_t i = 0; i < m->u.coldstart.nhosts; i++) {
-		const struct lk_disk_host *d = &m->u.coldstart.hosts[i];
-		struct lk_hslot *hs;
-
-		if (d->host < 1 || d->host > LK_MAX_HOSTS || (!d->live && d->nlocks == 0))
-			continue;
-		hs = &s->hosts[d->host];
-		if (hs->member && hs->inc == d->inc)
-			continue; /* a member's current incarnation is never recovered */
-		hs->dead_inc = d->inc;
-		hs->dead_ring = d->complete ? d->ring_seq : UINT64_MAX;
-		/* A live host that believes it is quorate may still add to its table; an
-		 * unreadable area may hide anything: both wait for settle or recovery. */
-		hs->unsettled = (d->live && d->ring_quorate) || !d->complete;
-		for (uint32_t j = 0; j < d->nlocks && !c->err; j++)
-			merge_disk_lock(c, d->host, d->inc, &d->locks[j]);
-	}
+	merge_disk_hosts(c, m->u.coldstart.hosts, m->u.coldstart.nhosts);
 	become_ready(c);
 }
 

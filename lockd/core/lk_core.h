@@ -110,7 +110,9 @@ struct lk_msg {
 		struct {
 			uint64_t ring;
 			const struct lk_state *state;
-			uint32_t epoch; /* 0, or a new epoch already written to the superblock */
+			uint32_t epoch; /* 0, or a new epoch already written to the superblock, */
+			const struct lk_disk_host *hosts; /* with the volume as read then */
+			uint32_t nhosts;
 		} snapshot;
 		struct {
 			uint64_t ring;

@@ -66,6 +66,16 @@ static const struct lk_disk_lock *dup_locks(struct msgbox *b, const struct lk_di
 	return c;
 }
 
+static const struct lk_disk_host *dup_hosts(struct msgbox *b, const struct lk_disk_host *hosts,
+					   uint32_t n)
+{
+	struct lk_disk_host *h = dup_mem(b, hosts, n * sizeof(*h));
+
+	for (uint32_t i = 0; h && i < n; i++)
+		h[i].locks = dup_locks(b, h[i].locks, h[i].nlocks);
+	return h;
+}
+
 struct lk_msg *lk_msg_dup(const struct lk_msg *m)
 {
 	struct msgbox *b = calloc(1, sizeof(*b));
@@ -84,16 +94,11 @@ struct lk_msg *lk_msg_dup(const struct lk_msg *m)
 		b->snap = m->u.snapshot.state ? lk_state_clone(m->u.snapshot.state) : NULL;
 		b->nomem |= m->u.snapshot.state && !b->snap;
 		c->u.snapshot.state = b->snap;
+		c->u.snapshot.hosts = dup_hosts(b, m->u.snapshot.hosts, m->u.snapshot.nhosts);
 		break;
-	case LK_MSG_COLDSTART: {
-		struct lk_disk_host *h = dup_mem(b, m->u.coldstart.hosts,
-						 m->u.coldstart.nhosts * sizeof(*h));
-
-		for (uint32_t i = 0; h && i < m->u.coldstart.nhosts; i++)
-			h[i].locks = dup_locks(b, h[i].locks, h[i].nlocks);
-		c->u.coldstart.hosts = h;
+	case LK_MSG_COLDSTART:
+		c->u.coldstart.hosts = dup_hosts(b, m->u.coldstart.hosts, m->u.coldstart.nhosts);
 		break;
-	}
 	case LK_MSG_ACQUIRE:
 		c->u.acquire.path = dup_str(b, m->u.acquire.path);
 		break;
