@@ -882,6 +882,8 @@ static struct watch *watch_by_io(struct lk_agent *a, uint64_t io)
 
 static void watch_clear(struct watch *w)
 {
+	for (uint32_t i = 0; i < w->nlocks; i++)
+		free((char *)w->locks[i].path);
 	free(w->locks);
 	w->locks = NULL;
 	w->nlocks = 0;
@@ -909,6 +911,7 @@ static void refresh_watches(struct lk_agent *a, bool reset_sent)
 			if (o->host == d[i].host && o->inc == d[i].inc) {
 				*w = *o;
 				o->locks = NULL;
+				o->nlocks = 0;
 				break;
 			}
 		}

@@ -131,7 +131,7 @@ int main(int argc, char **argv)
 						       plant);
 
 				close(p[0]);
-				_exit(write(p[1], &f, sizeof(f)) == sizeof(f) ? 0 : 1);
+				exit(write(p[1], &f, sizeof(f)) == sizeof(f) ? 0 : 1);
 			}
 			close(p[1]);
 			fds[j] = p[0];

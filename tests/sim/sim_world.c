@@ -185,6 +185,9 @@ void sim_crash(struct sim_world *w, int id, bool restart)
 	lk_agent_free(h->agent);
 	h->agent = NULL;
 	h->st = HS_DOWN;
+	for (size_t i = 0; i < h->ndef; i++)
+		if (h->deferred[i].type == EV_IOCB)
+			sim_disk_io_free(h->deferred[i].p);
 	h->ndef = 0;
 	sim_net_drop_host(w, id);
 	sim_net_reconfigure(w);
@@ -303,8 +306,12 @@ static void dispatch(struct sim_world *w, const struct sim_ev *ev)
 {
 	struct sim_host *h = ev->host ? &w->h[ev->host] : NULL;
 
-	if (h && (h->st == HS_DOWN || ev->inc != h->inc))
-		return; /* addressed to an incarnation that is gone */
+	if (h && (h->st == HS_DOWN || ev->inc != h->inc)) {
+		/* addressed to an incarnation that is gone */
+		if (ev->type == EV_IOCB)
+			sim_disk_io_free(ev->p);
+		return;
+	}
 	if (h && h->st == HS_PAUSED) {
 		defer(h, ev);
 		return;
