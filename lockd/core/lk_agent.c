@@ -62,7 +62,11 @@ struct sector {
 	uint64_t io;
 };
 
-enum wphase { W_OBSERVE, W_SETTLE_READ, W_RECOVER_READ, W_FENCING, W_SENT };
+/* A watch reads the heartbeat (OBSERVE); a clean shutdown is confirmed by reading the
+ * table (CLEAN_READ, nothing written); a settled host's table is read and sent
+ * (SETTLE_READ); an expired lease leads to reading the table, fencing and clearing the
+ * slot, then RECOVERED (RECOVER_READ, FENCING, SENT). */
+enum wphase { W_OBSERVE, W_CLEAN_READ, W_SETTLE_READ, W_RECOVER_READ, W_FENCING, W_SENT };
 
 struct watch {
 	lk_host_t host;
@@ -113,6 +117,9 @@ struct lk_agent {
 
 	struct watch *watches;
 	size_t nwatches;
+	/* The fence write in flight for each slot, watched or not: at most one, and no
+	 * RECOVERED while one is in flight (it would land on the next incarnation). */
+	uint64_t fence_io[LK_MAX_HOSTS + 1];
 	/* A new epoch for a cold start or a snapshot: asked for, for this ring, retried at. */
 	uint64_t epoch_io, epoch_ring;
 	int64_t epoch_retry;
@@ -1205,6 +1212,9 @@ void lk_agent_io_done(struct lk_agent *a, uint64_t io, int rc, int64_t now, uint
 		after_change(a, now, wall_ms);
 		return;
 	}
+	for (lk_host_t h = 1; h <= LK_MAX_HOSTS; h++)
+		if (a->fence_io[h] == io)
+			a->fence_io[h] = 0;
 	w = watch_by_io(a, io);
 	if (w && w->phase == W_FENCING) {
 		if (rc == 0) {
@@ -1230,14 +1240,16 @@ void lk_agent_read_hb_done(struct lk_agent *a, uint64_t io, int rc,
 	w->next_read = now + a->cfg.timing.hb_interval_ms;
 	if (rc == -EIO)
 		return; /* nothing seen: cannot judge */
+	/* A heartbeat already FENCED is observed like any other: a fence of an earlier
+	 * coordinator may still be in flight, and host_dead outlasts it (lk_timing.h). */
 	if (rc < 0) /* corrupt: counts as a value that does not change */
 		dead = lk_observe(&w->obs, &a->cfg.timing, 0, 0, now);
-	else if (hb->host_gen == w->inc && (hb->state == VOL_HB_CLEAN || hb->state == VOL_HB_FENCED))
-		dead = true;
 	else
 		dead = lk_observe(&w->obs, &a->cfg.timing, hb->host_gen, hb->counter, now);
 	if (dead)
 		w->phase = W_RECOVER_READ;
+	else if (rc == 0 && hb->host_gen == w->inc && hb->state == VOL_HB_CLEAN)
+		w->phase = W_CLEAN_READ;
 	else if (rc == 0 && w->unsettled && hb->host_gen == w->inc && hb->ring_seq > w->last_ring)
 		w->phase = W_SETTLE_READ;
 	else
@@ -1254,10 +1266,14 @@ void lk_agent_read_table_done(struct lk_agent *a, uint64_t io, int rc,
 	struct watch *w = watch_by_io(a, io);
 	struct lk_act *x;
 
-	if (!w || !alive(a, now) || (w->phase != W_SETTLE_READ && w->phase != W_RECOVER_READ))
+	if (!w || !alive(a, now) ||
+	    (w->phase != W_SETTLE_READ && w->phase != W_RECOVER_READ && w->phase != W_CLEAN_READ))
 		return;
-	if (rc < 0 || (w->phase == W_SETTLE_READ && !complete)) {
-		w->phase = W_OBSERVE; /* settle needs the whole table; recovery retries */
+	if (rc < 0 || (w->phase != W_RECOVER_READ && !complete) ||
+	    (w->phase == W_CLEAN_READ && n)) {
+		/* settle and a clean shutdown need the whole table (empty, for the latter);
+		 * otherwise the lease decides */
+		w->phase = W_OBSERVE;
 		return;
 	}
 	watch_clear(w);
@@ -1271,13 +1287,19 @@ void lk_agent_read_table_done(struct lk_agent *a, uint64_t io, int rc,
 			abort();
 	}
 	w->nlocks = n;
-	if (w->phase == W_SETTLE_READ) {
-		send_watch_msg(a, w, LK_MSG_SETTLED, wall_ms);
+	if (w->phase == W_SETTLE_READ || w->phase == W_CLEAN_READ) {
+		/* A clean shutdown left nothing to fence or clear: recovered as it stands. */
+		send_watch_msg(a, w, w->phase == W_SETTLE_READ ? LK_MSG_SETTLED : LK_MSG_RECOVERED,
+			       wall_ms);
+		return;
+	}
+	if (a->fence_io[w->host]) {
+		w->phase = W_OBSERVE; /* an earlier fence of this slot is still in flight */
 		return;
 	}
 	w->phase = W_FENCING;
 	x = act(a, LK_ACT_FENCE);
-	x->io = w->io = ++a->next_io;
+	x->io = w->io = a->fence_io[w->host] = ++a->next_io;
 	x->host = w->host;
 	x->hb = (struct vol_heartbeat){ .host = w->host, .host_gen = w->inc, .wall_ms = wall_ms,
 					.state = VOL_HB_FENCED, .fenced_by = a->cfg.host };

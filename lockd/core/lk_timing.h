@@ -47,6 +47,15 @@
  * The same arithmetic covers a paused host (SIGSTOP): it admits nothing once its clock
  * says the deadline is near, and a write admitted just before the pause lands within
  * io_timeout, before the deadline.
+ *
+ * The recovery coordinator's own writes (fencing the dead host's heartbeat, clearing its
+ * table) must land before the dead host's next incarnation writes there. One coordinator
+ * keeps at most one fence in flight per slot and multicasts RECOVERED only after it
+ * landed. A coordinator that leaves (crash, partition) with a fence in flight: that
+ * write lands within io_timeout of its issue, which precedes the membership change by
+ * at most the token timeout; the next coordinator starts observing from scratch and
+ * waits host_dead. So host_dead > token timeout + io_timeout is required as well
+ * (10 s > 3.65 s + 2 s with corosync's default token).
  */
 #ifndef VMFS_LK_TIMING_H
 #define VMFS_LK_TIMING_H
