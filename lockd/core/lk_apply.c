@@ -473,10 +473,18 @@ static void settle(struct ctx *c, lk_host_t host, uint64_t inc, const struct lk_
 	hs->unsettled = false;
 }
 
-/* Every hold of incarnation (host, inc) goes: it was recovered, or proven gone. */
-static void drop_holds(struct ctx *c, lk_host_t host, uint64_t inc)
+/*
+ * Incarnation (host, inc) is gone (recovered, or proven replaced): every hold of it goes,
+ * and a handoff to it still in doubt is aborted (its files stay with the source; if the
+ * commit did reach it, it is dead now and uses nothing).
+ */
+static void forget_incarnation(struct ctx *c, lk_host_t host, uint64_t inc)
 {
 	struct lk_state *s = c->s;
+
+	for (size_t i = 0; i < s->nho; i++)
+		if (s->ho[i].state == HO_IN_DOUBT && s->ho[i].dst == host && s->ho[i].dst_inc == inc)
+			resolve_in_doubt(c, &s->ho[i], NULL, 0);
 
 	for (size_t i = s->nlocks; i-- > 0;) {
 		struct lk_lock *l = s->locks[i];
@@ -516,7 +524,7 @@ static void merge_disk_hosts(struct ctx *c, const struct lk_disk_host *hosts, ui
 		if (hs->member && hs->inc == d->inc)
 			continue; /* a member's current incarnation is never recovered */
 		if (hs->dead_inc && hs->dead_inc != d->inc)
-			drop_holds(c, d->host, hs->dead_inc);
+			forget_incarnation(c, d->host, hs->dead_inc);
 		if (hs->dead_inc != d->inc) {
 			hs->dead_inc = d->inc;
 			hs->unsettled = false;
@@ -567,7 +575,7 @@ static void apply_recovered(struct ctx *c)
 		return;
 	if (hs->unsettled)
 		settle(c, host, inc, m->u.recovered.locks, m->u.recovered.nlocks);
-	drop_holds(c, host, inc);
+	forget_incarnation(c, host, inc);
 	hs->dead_inc = 0;
 	hs->unsettled = false;
 	grants_open_fx(c);

@@ -271,8 +271,10 @@ void sim_check_final(struct sim_world *w)
 			const struct ho_rec *r = lk_state_handoff(s, k);
 
 			if (r->state == HO_PENDING || r->state == HO_IN_DOUBT)
-				sim_violation(w, "[4] host %d: handoff %llx still %s", i,
-					      (unsigned long long)r->id, ho_state_name(r->state));
+				sim_violation(w, "[4] host %d: handoff %llx (host %u to host %u "
+					      "incarnation %llu) still %s", i, (unsigned long long)r->id,
+					      r->src, r->dst, (unsigned long long)r->dst_inc,
+					      ho_state_name(r->state));
 		}
 		if (!ref) {
 			ref = s;
