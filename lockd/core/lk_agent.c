@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "lockd/core/lk_agent.h"
+#include "lockd/core/lk_grow.h"
 
 enum hphase { H_ACQUIRING, H_PERSISTING, H_USED, H_UNPERSISTING, H_RELEASING, H_HO_IN, H_COMMITTING };
 
@@ -135,17 +136,8 @@ static struct lk_act *act(struct lk_agent *a, enum lk_act_type t)
 {
 	struct lk_act *x;
 
-	if (a->nacts == a->capacts) {
-		size_t cap = a->capacts ? a->capacts * 2 : 16;
-		struct lk_act **n = realloc(a->acts, cap * sizeof(*n));
-
-		if (!n)
-			abort();
-		a->acts = n;
-		a->capacts = cap;
-	}
 	x = calloc(1, sizeof(*x));
-	if (!x)
+	if (!x || LK_GROW(a->acts, a->nacts, a->capacts) < 0)
 		abort();
 	x->type = t;
 	a->acts[a->nacts++] = x;
@@ -222,15 +214,8 @@ static struct hold *hold_new(struct lk_agent *a, const char *path, enum hphase p
 {
 	struct hold *h;
 
-	if (a->nholds == a->capholds) {
-		size_t cap = a->capholds ? a->capholds * 2 : 16;
-		struct hold *n = realloc(a->holds, cap * sizeof(*n));
-
-		if (!n)
-			abort();
-		a->holds = n;
-		a->capholds = cap;
-	}
+	if (LK_GROW(a->holds, a->nholds, a->capholds) < 0)
+		abort();
 	h = &a->holds[a->nholds++];
 	memset(h, 0, sizeof(*h));
 	h->path = strdup(path);
@@ -274,15 +259,8 @@ static struct request *req_add(struct lk_agent *a, enum reqkind k, uint64_t clie
 {
 	struct request *r;
 
-	if (a->nreqs == a->capreqs) {
-		size_t cap = a->capreqs ? a->capreqs * 2 : 16;
-		struct request *n = realloc(a->reqs, cap * sizeof(*n));
-
-		if (!n)
-			abort();
-		a->reqs = n;
-		a->capreqs = cap;
-	}
+	if (LK_GROW(a->reqs, a->nreqs, a->capreqs) < 0)
+		abort();
 	r = &a->reqs[a->nreqs++];
 	memset(r, 0, sizeof(*r));
 	r->msg_req = new_req(a);
@@ -1145,15 +1123,8 @@ static void handoff_timeouts(struct lk_agent *a, int64_t now, uint64_t wall_ms)
 			if (a->prep[j].id == r->id)
 				p = &a->prep[j];
 		if (!p) {
-			if (a->nprep == a->capprep) {
-				size_t cap = a->capprep ? a->capprep * 2 : 8;
-				struct prepared *n = realloc(a->prep, cap * sizeof(*n));
-
-				if (!n)
-					abort();
-				a->prep = n;
-				a->capprep = cap;
-			}
+			if (LK_GROW(a->prep, a->nprep, a->capprep) < 0)
+				abort();
 			p = &a->prep[a->nprep++];
 			*p = (struct prepared){ .id = r->id, .at = now };
 		}

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lockd/core/lk_agent.h"
+#include "lockd/core/lk_grow.h"
 
 struct msgbox {
 	struct lk_msg m; /* first: lk_msg_free casts back */
@@ -23,17 +24,10 @@ static void *keep(struct msgbox *b, void *p)
 		b->nomem = true;
 		return NULL;
 	}
-	if (b->n == b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 8;
-		void **n = realloc(b->allocs, cap * sizeof(*n));
-
-		if (!n) {
-			free(p);
-			b->nomem = true;
-			return NULL;
-		}
-		b->allocs = n;
-		b->cap = cap;
+	if (LK_GROW(b->allocs, b->n, b->cap) < 0) {
+		free(p);
+		b->nomem = true;
+		return NULL;
 	}
 	b->allocs[b->n++] = p;
 	return p;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lockd/core/lk_grow.h"
 #include "lockd/core/lk_state_int.h"
 
 /* --- locks and holders ---------------------------------------------------------- */
@@ -41,15 +42,8 @@ struct lk_lock *lk_lock_insert(struct lk_state *s, const char *path, size_t pos)
 {
 	struct lk_lock *l;
 
-	if (s->nlocks == s->caplocks) {
-		size_t cap = s->caplocks ? s->caplocks * 2 : 16;
-		struct lk_lock **n = realloc(s->locks, cap * sizeof(*n));
-
-		if (!n)
-			return NULL;
-		s->locks = n;
-		s->caplocks = cap;
-	}
+	if (LK_GROW(s->locks, s->nlocks, s->caplocks) < 0)
+		return NULL;
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return NULL;
@@ -88,15 +82,11 @@ struct lk_holder *lk_holder_find(const struct lk_lock *l, lk_host_t h)
 
 struct lk_holder *lk_holder_add(struct lk_lock *l)
 {
-	if (l->nh == l->caph) {
-		uint32_t cap = l->caph ? l->caph * 2 : 2;
-		struct lk_holder *n = realloc(l->h, cap * sizeof(*n));
+	size_t cap = l->caph;
 
-		if (!n)
-			return NULL;
-		l->h = n;
-		l->caph = cap;
-	}
+	if (lk_grow((void **)&l->h, &cap, l->nh, sizeof(*l->h)) < 0)
+		return NULL;
+	l->caph = (uint32_t)cap;
 	memset(&l->h[l->nh], 0, sizeof(l->h[0]));
 	return &l->h[l->nh++];
 }
@@ -140,15 +130,8 @@ struct ho_rec *lk_ho_find(const struct lk_state *s, uint64_t id)
 
 struct ho_rec *lk_ho_add(struct lk_state *s)
 {
-	if (s->nho == s->capho) {
-		size_t cap = s->capho ? s->capho * 2 : 8;
-		struct ho_rec *n = realloc(s->ho, cap * sizeof(*n));
-
-		if (!n)
-			return NULL;
-		s->ho = n;
-		s->capho = cap;
-	}
+	if (LK_GROW(s->ho, s->nho, s->capho) < 0)
+		return NULL;
 	memset(&s->ho[s->nho], 0, sizeof(s->ho[0]));
 	return &s->ho[s->nho++];
 }
@@ -439,15 +422,8 @@ static const char *fx_strdup(struct lk_fxbuf *b, const char *str)
 
 	if (!str)
 		return NULL;
-	if (b->nstrs == b->capstrs) {
-		size_t cap = b->capstrs ? b->capstrs * 2 : 16;
-		char **n = realloc(b->strs, cap * sizeof(*n));
-
-		if (!n)
-			return NULL;
-		b->strs = n;
-		b->capstrs = cap;
-	}
+	if (LK_GROW(b->strs, b->nstrs, b->capstrs) < 0)
+		return NULL;
 	c = strdup(str);
 	if (c)
 		b->strs[b->nstrs++] = c;
@@ -458,15 +434,8 @@ int lk_fx_push(struct lk_fxbuf *b, const struct lk_fx *fx)
 {
 	struct lk_fx *slot;
 
-	if (b->n == b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 16;
-		struct lk_fx *n = realloc(b->fx, cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		b->fx = n;
-		b->cap = cap;
-	}
+	if (LK_GROW(b->fx, b->n, b->cap) < 0)
+		return -ENOMEM;
 	slot = &b->fx[b->n];
 	*slot = *fx;
 	slot->path = fx_strdup(b, fx->path);
