@@ -412,8 +412,14 @@ static void resolve_in_doubt(struct ctx *c, struct ho_rec *r, const struct lk_di
 			continue;
 		if (committed) {
 			/* The commit reached the destination: all files move, as at commit. */
+			struct lk_holder *dst = lk_holder_find(l, r->dst);
+
 			simple_fx(c, LK_FX_REVOKE, r->src, r->src_inc, r->files[i]);
 			simple_fx(c, LK_FX_UNPERSIST, r->src, r->src_inc, r->files[i]);
+			if (dst && dst->inc == r->dst_inc) {
+				lk_holder_del(l, src); /* its table, merged already, shows it */
+				continue;
+			}
 			src->host = r->dst;
 			src->inc = r->dst_inc;
 			src->gen = next_gen(s);

@@ -242,6 +242,19 @@ void sim_check_landing(struct sim_world *w, int writer, uint64_t writer_inc, uin
 			      (unsigned long long)idx);
 }
 
+static void name_first(void *arg, const char *path, const struct lk_lock_view *v, size_t n,
+		       uint64_t handoff_id)
+{
+	char *out = arg;
+
+	if (*out)
+		return;
+	snprintf(out, LK_PATH_MAX + 256, "%s%s", path, handoff_id ? " (in a handoff)" : "");
+	for (size_t i = 0; i < n; i++)
+		snprintf(out + strlen(out), LK_PATH_MAX + 256 - strlen(out), ", host %u incarnation %llu%s",
+			 v[i].host, (unsigned long long)v[i].inc, v[i].orphan ? " (orphaned)" : "");
+}
+
 /* Invariant 4: run after healing and settling. */
 void sim_check_final(struct sim_world *w)
 {
@@ -262,9 +275,13 @@ void sim_check_final(struct sim_world *w)
 			sim_violation(w, "[4] host %d has no quorate synchronised state after healing", i);
 			continue;
 		}
-		if (lk_state_nlocks(s))
-			sim_violation(w, "[4] host %d: %zu lock(s) still held after healing", i,
-				      lk_state_nlocks(s));
+		if (lk_state_nlocks(s)) {
+			char first[LK_PATH_MAX + 256] = "";
+
+			lk_state_foreach(s, name_first, first);
+			sim_violation(w, "[4] host %d: %zu lock(s) still held after healing, %s", i,
+				      lk_state_nlocks(s), first);
+		}
 		if (lk_state_departed(s, d, LK_MAX_HOSTS))
 			sim_violation(w, "[4] host %d: a departed host was never recovered", i);
 		for (size_t k = 0; k < lk_state_nhandoffs(s); k++) {

@@ -205,8 +205,14 @@ void sim_net_deliver(struct sim_world *w, int host, struct sim_item *it)
 		const struct lk_msg *m = r->log[it->idx];
 
 		h->dl_next = it->idx + 1;
-		sim_trace(w, "host %d delivers %s from host %u (ring %llu #%zu)", host,
-			  lk_msg_name(m->type), m->from, (unsigned long long)r->id, it->idx);
+		if (m->type == LK_MSG_SETTLED || m->type == LK_MSG_RECOVERED)
+			sim_trace(w, "host %d delivers %s of host %u incarnation %llu (%u locks) from "
+				  "host %u (ring %llu #%zu)", host, lk_msg_name(m->type),
+				  m->u.settled.host, (unsigned long long)m->u.settled.inc,
+				  m->u.settled.nlocks, m->from, (unsigned long long)r->id, it->idx);
+		else
+			sim_trace(w, "host %d delivers %s from host %u (ring %llu #%zu)", host,
+				  lk_msg_name(m->type), m->from, (unsigned long long)r->id, it->idx);
 		lk_agent_deliver(h->agent, m, sim_local_ms(h, w->now), sim_wall_ms(w));
 		sim_check_post(w, host, &pre, m);
 	}
