@@ -75,6 +75,7 @@ struct watch {
 	bool unsettled;
 	enum wphase phase;
 	struct lk_observer obs;
+	bool seen_own;   /* a read showed this incarnation's own heartbeat (or a torn one) */
 	bool hb_inflight;
 	uint64_t io;
 	int64_t next_read;
@@ -1204,7 +1205,6 @@ void lk_agent_read_hb_done(struct lk_agent *a, uint64_t io, int rc,
 	bool dead;
 	struct lk_act *x;
 
-	(void)wall_ms;
 	if (!w || !w->hb_inflight || !alive(a, now))
 		return;
 	w->hb_inflight = false;
@@ -1217,6 +1217,14 @@ void lk_agent_read_hb_done(struct lk_agent *a, uint64_t io, int rc,
 		dead = lk_observe(&w->obs, &a->cfg.timing, 0, 0, now);
 	else
 		dead = lk_observe(&w->obs, &a->cfg.timing, hb->host_gen, hb->counter, now);
+	w->seen_own |= rc < 0 || hb->host_gen == w->inc;
+	if (dead && !w->seen_own) {
+		/* It never renewed a lease, so it never persisted or used a lock: nothing to
+		 * fence or clear. Writing its slot could collide with a late first heartbeat. */
+		watch_clear(w);
+		send_watch_msg(a, w, LK_MSG_RECOVERED, wall_ms);
+		return;
+	}
 	if (dead)
 		w->phase = W_RECOVER_READ;
 	else if (rc == 0 && hb->host_gen == w->inc && hb->state == VOL_HB_CLEAN)
@@ -1324,6 +1332,11 @@ void lk_agent_acquire(struct lk_agent *a, uint64_t req, const char *path, enum l
 
 	if (!alive(a, now)) {
 		client_reply(a, req, -EIO, path, (struct lk_gen){ 0 }, 0, 0);
+		return;
+	}
+	if (!a->lease.valid) {
+		/* No lease yet: a grant could never be used (nor safely persisted). */
+		client_reply(a, req, -EAGAIN, path, (struct lk_gen){ 0 }, 0, 0);
 		return;
 	}
 	if (rename_pending(a, path, path)) {
