@@ -16,7 +16,9 @@
  *   - its heartbeat acknowledges a configuration only after every table write requested
  *     before that configuration is durable (the settle rule, lk_apply.c);
  *   - it writes only its own area, and another host's only as recovery coordinator after
- *     that host's lease expired (lk_timing.h);
+ *     that host's lease expired (lk_timing.h), with at most one such fence in flight per
+ *     slot; an incarnation that never renewed a lease is recovered without any write
+ *     (it never persisted anything; it asks for no lock before it has a lease);
  *   - past its deadline it fences itself (LK_ACT_FENCED) and must be restarted as a new
  *     incarnation.
  */
