@@ -854,6 +854,13 @@ static void reconcile(struct lk_agent *a, int64_t now, uint64_t wall_ms)
 		i++;
 	}
 	lk_state_foreach(a->st, recon_lock, &rc);
+	/* A committed handoff to us whose DURABLE a replaced replica never applied. */
+	for (size_t i = 0; i < lk_state_nhandoffs(a->st); i++) {
+		const struct ho_rec *r = lk_state_handoff(a->st, i);
+
+		if (r->state == HO_COMMITTED && r->dst == a->cfg.host && r->dst_inc == a->cfg.inc)
+			send_durable_if_done(a, r->id, wall_ms);
+	}
 }
 
 /* --- coordinator duties ---------------------------------------------------------------- */
@@ -894,15 +901,16 @@ static void refresh_watches(struct lk_agent *a, bool reset_sent)
 		for (size_t j = 0; j < a->nwatches; j++) {
 			struct watch *o = &a->watches[j];
 
-			if (o->host == d[i].host && o->inc == d[i].inc) {
+			if (o->host == d[i].host && o->inc >= d[i].inc) {
 				*w = *o;
 				o->locks = NULL;
 				o->nlocks = 0;
 				break;
 			}
 		}
+		if (w->inc < d[i].inc)
+			*w = (struct watch){ .inc = d[i].inc };
 		w->host = d[i].host;
-		w->inc = d[i].inc;
 		w->last_ring = d[i].last_ring;
 		w->unsettled = d[i].unsettled;
 		if (reset_sent && w->phase == W_SENT)
@@ -1211,6 +1219,12 @@ void lk_agent_read_hb_done(struct lk_agent *a, uint64_t io, int rc,
 	w->next_read = now + a->cfg.timing.hb_interval_ms;
 	if (rc == -EIO)
 		return; /* nothing seen: cannot judge */
+	if (rc == 0 && hb->host_gen > w->inc) {
+		/* A newer incarnation wrote the slot (the one we knew was recovered in
+		 * deliveries we missed): that one is what we settle or recover now. */
+		w->inc = hb->host_gen;
+		w->seen_own = false;
+	}
 	/* A heartbeat already FENCED is observed like any other: a fence of an earlier
 	 * coordinator may still be in flight, and host_dead outlasts it (lk_timing.h). */
 	if (rc < 0) /* corrupt: counts as a value that does not change */

@@ -183,14 +183,28 @@ static bool admit(struct ctx *c, bool new_ownership)
 
 /* --- configuration ------------------------------------------------------------------ */
 
-static void handoff_party_left(struct ctx *c, struct ho_rec *r, bool src_left)
+/*
+ * Pending handoffs whose parties left with this configuration change. The destination
+ * leaving (whatever the source did) leaves it in doubt: it may have delivered a commit
+ * we never saw, so its table decides. The source leaving alone aborts it: the source
+ * fences its use before it commits, and the destination is here to tell it never
+ * delivered a commit; the files stay with the source (orphaned).
+ */
+static void handoffs_after_departures(struct ctx *c)
 {
 	struct lk_state *s = c->s;
 
-	if (r->state != HO_PENDING)
-		return;
-	if (src_left) {
-		/* The source fenced itself before any commit; its locks stay (orphaned). */
+	for (size_t k = 0; k < s->nho; k++) {
+		struct ho_rec *r = &s->ho[k];
+
+		if (r->state != HO_PENDING)
+			continue;
+		if (!lk_state_is_member(s, r->dst, r->dst_inc)) {
+			ho_set_state(r, HO_IN_DOUBT);
+			continue;
+		}
+		if (lk_state_is_member(s, r->src, r->src_inc))
+			continue;
 		ho_set_state(r, HO_ABORTED);
 		for (uint32_t i = 0; i < r->nfiles; i++) {
 			struct lk_lock *l = lk_find(s, r->files[i], NULL);
@@ -199,10 +213,7 @@ static void handoff_party_left(struct ctx *c, struct ho_rec *r, bool src_left)
 				l->handoff_id = 0;
 			simple_fx(c, LK_FX_UNPERSIST, r->dst, r->dst_inc, r->files[i]);
 		}
-		return;
 	}
-	/* The destination may have delivered a commit we never saw: wait for its table. */
-	ho_set_state(r, HO_IN_DOUBT);
 }
 
 static void apply_confchg(struct ctx *c)
@@ -227,19 +238,13 @@ static void apply_confchg(struct ctx *c)
 		bool left = was && (!now_member[h] || now_inc[h] != hs->inc);
 
 		if (left && s->have) {
-			if (!hs->dead_inc) {
+			/* Its table may hold what we never saw granted. With an older incarnation
+			 * still awaiting recovery, the slot keeps that one as dead_inc: the watch
+			 * finds the newer one in the heartbeat and settles or recovers it. */
+			if (!hs->dead_inc)
 				hs->dead_inc = hs->inc;
-				hs->dead_ring = s->ring;
-				hs->unsettled = true;
-			}
-			for (size_t i = 0; i < s->nho; i++) {
-				struct ho_rec *r = &s->ho[i];
-
-				if (r->src == h && r->src_inc == hs->inc)
-					handoff_party_left(c, r, true);
-				else if (r->dst == h && r->dst_inc == hs->inc)
-					handoff_party_left(c, r, false);
-			}
+			hs->dead_ring = s->ring;
+			hs->unsettled = true;
 		}
 		if (now_member[h] && (!was || left))
 			joined = true;
@@ -250,11 +255,14 @@ static void apply_confchg(struct ctx *c)
 		if (hs->member && hs->dead_inc == hs->inc)
 			hs->dead_inc = 0;
 	}
+	if (s->have)
+		handoffs_after_departures(c);
 	s->ring = m->u.confchg.ring;
 	s->quorate = m->u.confchg.quorate;
 	if (!s->have || joined || s->syncing) {
 		s->syncing = true;
 		s->sync_winner = 0;
+		s->sync_cold = false;
 		memset(s->sync, 0, sizeof(s->sync));
 		return;
 	}
@@ -295,11 +303,13 @@ static void apply_sync(struct ctx *c)
 		return;
 	if (best) {
 		s->sync_winner = best;
+		s->sync_cold = false;
 		push(c, &(struct lk_fx){ .type = LK_FX_SEND_SNAPSHOT, .host = best,
 					 .inc = s->hosts[best].inc, .ring = s->ring,
 					 .new_epoch = fresh && s->quorate });
 	} else if (s->quorate) {
 		s->sync_winner = lk_state_coordinator(s);
+		s->sync_cold = true;
 		push(c, &(struct lk_fx){ .type = LK_FX_COLDSTART, .host = s->sync_winner,
 					 .inc = s->hosts[s->sync_winner].inc,
 					 .ring = s->ring });
@@ -314,6 +324,7 @@ static void become_ready(struct ctx *c)
 	s->have = true;
 	s->syncing = false;
 	s->sync_winner = 0;
+	s->sync_cold = false;
 	memset(s->sync, 0, sizeof(s->sync));
 	if (s->quorate) {
 		s->lineage = s->ring;
@@ -331,8 +342,8 @@ static void apply_snapshot(struct ctx *c)
 	const struct lk_state *snap = m->u.snapshot.state;
 
 	/* The sender applied this same configuration change, so its membership is ours. */
-	if (!s->syncing || m->u.snapshot.ring != s->ring || m->from != s->sync_winner || !snap ||
-	    snap->ring != s->ring)
+	if (!s->syncing || m->u.snapshot.ring != s->ring || m->from != s->sync_winner ||
+	    s->sync_cold || !snap || snap->ring != s->ring)
 		return;
 	if (lk_state_copy_content(s, snap) < 0) {
 		c->err = -ENOMEM;
@@ -368,7 +379,7 @@ static void merge_disk_lock(struct ctx *c, lk_host_t host, uint64_t inc,
 		}
 	}
 	h = lk_holder_find(l, host);
-	if (h && h->inc == inc)
+	if (h && h->inc == inc && lk_gen_cmp(h->gen, d->gen) >= 0)
 		return;
 	for (uint32_t i = 0; i < l->nh;) {
 		struct lk_holder *o = &l->h[i];
@@ -542,6 +553,26 @@ static void merge_disk_hosts(struct ctx *c, const struct lk_disk_host *hosts, ui
 	}
 }
 
+/*
+ * Is inc the incarnation a SETTLED or RECOVERED for this slot may name? The one awaiting
+ * recovery, or (member or not) the slot's current one while unsettled, or a newer one
+ * the coordinator found in the heartbeat: a newer incarnation writes its slot only after
+ * the older one was recovered (in deliveries we may have missed), so the older one is
+ * forgotten and the newer one takes its place.
+ */
+static bool adopt_incarnation(struct ctx *c, lk_host_t host, uint64_t inc)
+{
+	struct lk_hslot *hs = &c->s->hosts[host];
+
+	if (hs->dead_inc == inc || (!hs->dead_inc && hs->unsettled && hs->inc == inc))
+		return true;
+	if (!hs->dead_inc || inc < hs->dead_inc || (hs->member && hs->inc == inc))
+		return false;
+	forget_incarnation(c, host, hs->dead_inc);
+	hs->dead_inc = inc;
+	return true;
+}
+
 static bool coordinator_msg_ok(struct ctx *c)
 {
 	const struct lk_state *s = c->s;
@@ -560,7 +591,7 @@ static void apply_settled(struct ctx *c)
 	if (!coordinator_msg_ok(c) || host < 1 || host > LK_MAX_HOSTS)
 		return;
 	hs = &s->hosts[host];
-	if (!hs->unsettled || (hs->dead_inc ? hs->dead_inc : hs->inc) != m->u.settled.inc)
+	if (!hs->unsettled || !adopt_incarnation(c, host, m->u.settled.inc))
 		return;
 	settle(c, host, m->u.settled.inc, m->u.settled.locks, m->u.settled.nlocks);
 	grants_open_fx(c);
@@ -577,7 +608,7 @@ static void apply_recovered(struct ctx *c)
 	if (!coordinator_msg_ok(c) || host < 1 || host > LK_MAX_HOSTS)
 		return;
 	hs = &s->hosts[host];
-	if (hs->dead_inc != inc && !(hs->unsettled && hs->inc == inc))
+	if (!(hs->unsettled && hs->inc == inc) && !adopt_incarnation(c, host, inc))
 		return;
 	if (hs->unsettled)
 		settle(c, host, inc, m->u.recovered.locks, m->u.recovered.nlocks);
@@ -593,7 +624,7 @@ static void apply_coldstart(struct ctx *c)
 	const struct lk_msg *m = c->m;
 
 	if (!s->syncing || !s->quorate || m->u.coldstart.ring != s->ring ||
-	    m->from != s->sync_winner)
+	    m->from != s->sync_winner || !s->sync_cold)
 		return;
 	lk_state_clear(s);
 	s->epoch = m->u.coldstart.epoch;
@@ -625,16 +656,16 @@ static void apply_acquire(struct ctx *c)
 	l = lk_find(s, path, &pos);
 	if (l) {
 		h = lk_holder_find(l, m->from);
+		if (l->handoff_id) {
+			reply_busy(c, h ? h : &l->h[0], l);
+			return;
+		}
 		if (h && h->mode == mode && h->inc == m->from_inc) {
 			persist(c, m->from, m->from_inc, m->req, l->path, NULL, LK_DISK_HELD, h, 0);
 			return;
 		}
 		if (h) {
 			reply_busy(c, h, l);
-			return;
-		}
-		if (l->handoff_id) {
-			reply_busy(c, &l->h[0], l);
 			return;
 		}
 		n = lk_view(s, l, v);
@@ -684,8 +715,9 @@ static void apply_release(struct ctx *c)
 		reply(c, -ENOENT);
 		return;
 	}
-	if (l->handoff_id) {
-		reply_busy(c, h, l);
+	if (l->handoff_id && lk_ho_find(s, l->handoff_id) &&
+	    lk_ho_find(s, l->handoff_id)->src == m->from) {
+		reply_busy(c, h, l); /* the source lets go by commit or abort */
 		return;
 	}
 	lk_holder_del(l, h);
@@ -901,7 +933,8 @@ static void apply_ho_durable(struct ctx *c)
 {
 	struct ho_rec *r = lk_ho_find(c->s, c->m->u.ho.id);
 
-	if (!r || r->state != HO_COMMITTED || c->m->from != r->dst || c->m->from_inc != r->dst_inc)
+	if (!coordinator_msg_ok(c) || !r || r->state != HO_COMMITTED || c->m->from != r->dst ||
+	    c->m->from_inc != r->dst_inc)
 		return;
 	ho_set_state(r, HO_DURABLE);
 	push(c, &(struct lk_fx){ .type = LK_FX_REPLY, .host = r->src, .inc = r->src_inc,

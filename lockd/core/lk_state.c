@@ -278,7 +278,8 @@ bool lk_state_equal(const struct lk_state *a, const struct lk_state *b)
 	if (a->have != b->have || a->quorate != b->quorate || a->syncing != b->syncing ||
 	    a->ring != b->ring || a->lineage != b->lineage || a->seq != b->seq ||
 	    a->epoch != b->epoch || a->counter != b->counter || a->ho_counter != b->ho_counter ||
-	    a->sync_winner != b->sync_winner || a->nlocks != b->nlocks || a->nho != b->nho)
+	    a->sync_winner != b->sync_winner || a->sync_cold != b->sync_cold ||
+	    a->nlocks != b->nlocks || a->nho != b->nho)
 		return false;
 	for (lk_host_t h = 1; h <= LK_MAX_HOSTS; h++)
 		if (!hslot_equal(&a->hosts[h], &b->hosts[h]) || !sync_equal(&a->sync[h], &b->sync[h]))

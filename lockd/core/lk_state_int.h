@@ -52,6 +52,7 @@ struct lk_state {
 	uint64_t counter; /* last lock generation counter handed out in this epoch */
 	uint32_t ho_counter;
 	lk_host_t sync_winner;
+	bool sync_cold;   /* the winner was asked to cold-start, not to send a snapshot */
 	struct lk_hslot hosts[LK_MAX_HOSTS + 1];
 	struct lk_sync sync[LK_MAX_HOSTS + 1];
 

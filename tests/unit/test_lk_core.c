@@ -1526,8 +1526,8 @@ static void test_lk_core_settled_reopens_grants(void **state)
 	struct lk_departed dd[4];
 	struct lk_msg m;
 
-	/* Not that incarnation, not a departed host, not a member sending, no such host. */
-	m = msg_table(t, LK_MSG_SETTLED, 2, INC(2) + 100, NULL, 0);
+	/* An older incarnation, not a departed host, not a member sending, no such host. */
+	m = msg_table(t, LK_MSG_SETTLED, 2, INC(2) - 1, NULL, 0);
 	ignored(t, &m);
 	m = msg_table(t, LK_MSG_SETTLED, 3, INC(3), NULL, 0);
 	ignored(t, &m);
@@ -1594,7 +1594,7 @@ static void test_lk_core_recovered_frees_orphans(void **state)
 	struct lk_msg m;
 
 	settle2(t, &d);
-	m = msg_table(t, LK_MSG_RECOVERED, 2, INC(2) + 100, table, 2);
+	m = msg_table(t, LK_MSG_RECOVERED, 2, INC(2) - 1, table, 2);
 	ignored(t, &m);
 	m = msg_table(t, LK_MSG_RECOVERED, 2, INC(2), table, 2);
 	apply(t, &m);
@@ -1753,6 +1753,24 @@ static void test_lk_core_departure_of_restarted_incarnation_unsettles(void **sta
 	assert_false(lk_state_grants_open(t->s));
 	m = msg_acquire(t, 4, "x", LK_MODE_EX);
 	refuse(t, &m, -EAGAIN);
+
+	/* The coordinator finds incarnation 22 in the heartbeat (it wrote its slot, so 12
+	 * was recovered where we did not see it): 22 replaces 12 and its table counts. */
+	{
+		struct lk_disk_lock table[1] = { disk("x", LK_MODE_EX, LK_DISK_HELD, EPOCH, 7, 0) };
+		struct lk_departed dd[4];
+
+		m = msg_table(t, LK_MSG_SETTLED, 2, 22, table, 1);
+		apply(t, &m);
+		assert_true(lk_state_grants_open(t->s));
+		assert_int_equal(departed(t, dd, 4), 2);
+		expect_holds(t, "x", 2, 22, LK_MODE_EX, (struct lk_gen){ EPOCH, 7 }, true);
+		m = msg_acquire(t, 4, "x", LK_MODE_EX);
+		refuse_busy(t, &m, 2, LK_MODE_EX, (struct lk_gen){ EPOCH, 7 }, 0);
+		/* The forgotten incarnation can no longer be named. */
+		m = msg_table(t, LK_MSG_RECOVERED, 2, INC(2), NULL, 0);
+		ignored(t, &m);
+	}
 }
 
 /* --- settle merge --------------------------------------------------------------------- */
