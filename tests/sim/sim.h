@@ -176,6 +176,14 @@ struct sim_use_rec {         /* latest-generation use seen per path, for invaria
 	struct lk_gen gen;
 };
 
+/* What one run found: violations in all, by invariant (0: a replica's own), the first. */
+#define SIM_KINDS 7
+struct sim_result {
+	unsigned violations;
+	unsigned by_kind[SIM_KINDS];
+	char first[512];
+};
+
 struct sim_world {
 	struct sim_cfg cfg;
 	struct sim_rng rng;
@@ -189,15 +197,14 @@ struct sim_world {
 	struct sim_ring **rings;
 	size_t nrings, caprings;
 	bool working;            /* workload and faults still active */
-	unsigned violations;
-	char first_violation[512];
+	struct sim_result res;
 	struct sim_use_rec uses[64];
 	size_t nuses;
 	uint64_t events;
 };
 
 /* sim_world.c */
-int sim_run(const struct sim_cfg *cfg, unsigned *violations, char *why, size_t whylen);
+int sim_run(const struct sim_cfg *cfg, struct sim_result *res);
 void sim_schedule(struct sim_world *w, int64_t t, enum sim_ev_type type, int host, void *p,
 		  uint64_t u);
 int64_t sim_local_us(const struct sim_host *h, int64_t real);

@@ -2,8 +2,9 @@
 /*
  * sim_main.c - vmfs-sim: runs seeds S..S+N-1 of the simulator, optionally over several
  * worker processes, prints each failing seed with the command that replays it with its
- * full trace, and ends with one line "runs=N violations=V" (V = runs with at least one
- * violation). Exit 0 when V is 0, 1 when not, 2 on bad usage.
+ * full trace and how many times each invariant broke (inv1..inv6 as in sim_check.c,
+ * "replica" for a replica's own), and ends with one line "runs=N violations=V" (V = runs
+ * with at least one violation). Exit 0 when V is 0, 1 when not, 2 on bad usage.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -51,17 +52,22 @@ static unsigned run_slice(struct sim_cfg cfg, uint64_t first, uint64_t runs, uin
 
 	for (uint64_t s = first; s < cfg.seed + runs; s += step) {
 		struct sim_cfg c = cfg;
-		unsigned v = 0;
-		char why[512];
+		struct sim_result r;
 
 		c.seed = s;
-		if (sim_run(&c, &v, why, sizeof(why)) < 0) {
+		if (sim_run(&c, &r) < 0) {
 			fprintf(stderr, "vmfs-sim: seed %llu: out of memory\n", (unsigned long long)s);
-			v = 1;
+			r = (struct sim_result){ .violations = 1 };
 		}
-		if (v) {
+		if (r.violations) {
 			failed++;
-			printf("seed %llu: %u violation(s), first: %s\n", (unsigned long long)s, v, why);
+			printf("seed %llu: %u violation(s) (", (unsigned long long)s, r.violations);
+			if (r.by_kind[0])
+				printf(" replica:%u", r.by_kind[0]);
+			for (int k = 1; k < SIM_KINDS; k++)
+				if (r.by_kind[k])
+					printf(" inv%d:%u", k, r.by_kind[k]);
+			printf(" ), first: %s\n", r.first);
 			printf("  replay: vmfs-sim --seed %llu --runs 1 --hosts %d%s%s --trace\n",
 			       (unsigned long long)s, cfg.hosts, plant ? " --plant " : "",
 			       plant ? plant : "");

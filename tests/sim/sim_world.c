@@ -61,16 +61,17 @@ void sim_violation(struct sim_world *w, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	if (!w->violations)
-		snprintf(w->first_violation, sizeof(w->first_violation), "t=%.6fs %s",
-			 (double)w->now / 1e6, buf);
+	if (!w->res.violations)
+		snprintf(w->res.first, sizeof(w->res.first), "t=%.6fs %s", (double)w->now / 1e6, buf);
+	/* "[k] ..." names invariant k; a replica's own invariants count as 0 */
+	w->res.by_kind[buf[0] == '[' && buf[1] > '0' && buf[1] < '0' + SIM_KINDS ? buf[1] - '0' : 0]++;
 	if (w->cfg.trace) {
 		printf("%12.6f VIOLATION %s\n", (double)w->now / 1e6, buf);
-		for (int i = 1; !w->violations && i <= w->cfg.hosts; i++)
+		for (int i = 1; !w->res.violations && i <= w->cfg.hosts; i++)
 			if (w->h[i].agent)
 				lk_agent_dump(w->h[i].agent, stdout);
 	}
-	w->violations++;
+	w->res.violations++;
 }
 
 void sim_trace(struct sim_world *w, const char *fmt, ...)
@@ -395,7 +396,7 @@ static void world_free(struct sim_world *w)
 	sim_disk_free(&w->disk);
 }
 
-int sim_run(const struct sim_cfg *cfg, unsigned *violations, char *why, size_t whylen)
+int sim_run(const struct sim_cfg *cfg, struct sim_result *res)
 {
 	struct sim_world *w = calloc(1, sizeof(*w));
 	int64_t heal_at;
@@ -439,9 +440,7 @@ int sim_run(const struct sim_cfg *cfg, unsigned *violations, char *why, size_t w
 		sim_check_step(w);
 	}
 	sim_check_final(w);
-	*violations = w->violations;
-	if (why)
-		snprintf(why, whylen, "%s", w->first_violation);
+	*res = w->res;
 	world_free(w);
 	free(w);
 	return 0;
