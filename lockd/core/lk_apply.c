@@ -433,10 +433,12 @@ static void resolve_in_doubt(struct ctx *c, struct ho_rec *r, const struct lk_di
 			}
 			src->host = r->dst;
 			src->inc = r->dst_inc;
-			src->gen = next_gen(s);
+			src->gen = (struct lk_gen){ 0 };
 			for (uint32_t k = 0; k < n; k++)
 				if (locks[k].handoff_id == r->id && strcmp(locks[k].path, r->files[i]) == 0)
 					src->gen = locks[k].gen;
+			if (!src->gen.epoch)
+				src->gen = next_gen(s); /* its entry was lost: a fresh generation */
 		} else {
 			persist(c, r->src, r->src_inc, 0, r->files[i], NULL, LK_DISK_HELD, src, 0);
 			simple_fx(c, LK_FX_UNPERSIST, r->dst, r->dst_inc, r->files[i]);
