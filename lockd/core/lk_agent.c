@@ -13,6 +13,8 @@
  *   handoff source: USED ──commit──▶ COMMITTING ──REVOKE fx──▶ (none)
  *                                       └──aborted──▶ USED
  *   handoff destination: (none) ──prepare──▶ HO_IN ──commit: PERSIST fx──▶ PERSISTING
+ *   rename: USED ──rename──▶ RENAMING ──PERSIST fx (new name)──▶ PERSISTING
+ *                               └──refused──▶ USED        (no I/O under either name meanwhile)
  *
  * Sections: holds and requests · lock table image · heartbeat and lease · effects ·
  * reconciliation · coordinator duties · events · client requests · queries
@@ -25,7 +27,10 @@
 #include "lockd/core/lk_agent.h"
 #include "lockd/core/lk_grow.h"
 
-enum hphase { H_ACQUIRING, H_PERSISTING, H_USED, H_UNPERSISTING, H_RELEASING, H_HO_IN, H_COMMITTING };
+enum hphase {
+	H_ACQUIRING, H_PERSISTING, H_USED, H_UNPERSISTING, H_RELEASING, H_HO_IN, H_COMMITTING,
+	H_RENAMING,
+};
 
 struct hold {
 	char *path;
@@ -681,6 +686,8 @@ static void on_reply(struct lk_agent *a, const struct lk_fx *f, uint64_t wall_ms
 		}
 		break;
 	case R_RENAME:
+		if (h && h->phase == H_RENAMING)
+			h->phase = H_USED; /* refused: the old name is ours again */
 		client_reply(a, r.client_req, f->rc, r.path, (struct lk_gen){ 0 }, 0, f->holder);
 		break;
 	case R_PREPARE:
@@ -841,7 +848,8 @@ static void reconcile(struct lk_agent *a, int64_t now, uint64_t wall_ms)
 				continue;
 			}
 		}
-		if ((h->phase == H_USED || h->phase == H_PERSISTING || h->phase == H_COMMITTING) &&
+		if ((h->phase == H_USED || h->phase == H_PERSISTING || h->phase == H_COMMITTING ||
+		     h->phase == H_RENAMING) &&
 		    !held && !self_unsettled(a)) {
 			char path[LK_PATH_MAX + 1];
 
@@ -994,7 +1002,7 @@ static void resend_deferred(struct lk_agent *a, uint64_t wall_ms)
 				   (r->wait_ho && ho->state == HO_PENDING)))
 				continue;
 		}
-		if (r->kind == R_RENAME && (!h || h->phase != H_USED)) {
+		if (r->kind == R_RENAME && (!h || h->phase != H_RENAMING)) {
 			/* Its file was closed meanwhile: nothing left to rename. */
 			r->moot = true;
 			continue;
@@ -1382,6 +1390,7 @@ void lk_agent_acquire(struct lk_agent *a, uint64_t req, const char *path, enum l
 			return;
 		case H_HO_IN:
 		case H_COMMITTING:
+		case H_RENAMING:
 			client_reply(a, req, -EBUSY, path, h->gen, h->ho_id, a->cfg.host);
 			return;
 		}
@@ -1419,6 +1428,9 @@ void lk_agent_rename(struct lk_agent *a, uint64_t req, const char *from, const c
 		client_reply(a, req, -EEXIST, to, (struct lk_gen){ 0 }, 0, a->cfg.host);
 		return;
 	}
+	/* The old name is not used from here: another host may take it once the rename is
+	 * agreed, before we deliver it. */
+	h->phase = H_RENAMING;
 	r = req_add(a, R_RENAME, req, from, to, 0);
 	send_request(a, r, h->mode, wall_ms);
 }
@@ -1560,7 +1572,7 @@ void lk_agent_foreach_use(const struct lk_agent *a, int64_t now, lk_use_fn fn, v
 void lk_agent_dump(const struct lk_agent *a, FILE *f)
 {
 	static const char *const phase[] = { "acquiring", "persisting", "used", "unpersisting",
-					     "releasing", "handoff-in", "committing" };
+					     "releasing", "handoff-in", "committing", "renaming" };
 
 	fprintf(f, "agent host %u inc %llu%s lease %s deadline %lld\n", a->cfg.host,
 		(unsigned long long)a->cfg.inc, a->fenced ? " FENCED" : "",
