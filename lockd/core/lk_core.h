@@ -7,7 +7,8 @@
  *     lk_apply(state, msg, fx) -> 0, state changed, effects appended to fx
  *
  * No I/O, no clock, no globals: time enters only as the sender's timestamp inside a
- * message, so every replica computes the same thing. Effects name the host that must act
+ * message (not as an argument of lk_apply: a replica's decision must not depend on when
+ * it happens to apply a message), so every replica computes the same thing. Effects name the host that must act
  * (persist a lock-table entry then answer a client, drop an entry, fence handles, send a
  * snapshot...); each host's agent (lk_agent.h) executes the ones addressed to it.
  *
@@ -73,8 +74,14 @@ struct lk_disk_host {
 	uint32_t nlocks;
 };
 
+/*
+ * Quorum changes enter only as the quorate flag of a configuration change: a replica's
+ * answers depend on it, so every member must switch at the same point of the agreed
+ * order. vmfs-lockd pairs CPG's configuration with votequorum's notification of the same
+ * ring id before it delivers LK_MSG_CONFCHG.
+ */
 enum lk_msg_type {
-	LK_MSG_CONFCHG = 1, /* local, at each member's configuration change */
+	LK_MSG_CONFCHG = 1, /* local, at each member's configuration change (and quorum) */
 	LK_MSG_SYNC,        /* after a join: each member announces its state's age */
 	LK_MSG_SNAPSHOT,    /* the member with the newest state sends it */
 	LK_MSG_COLDSTART,   /* nobody has state: the coordinator's rebuild from the volume */
