@@ -1049,7 +1049,8 @@ static void after_change(struct lk_agent *a, int64_t now, uint64_t wall_ms)
 	holds_progress(a, wall_ms);
 	flush_sectors(a, now);
 	check_ack(a, now, wall_ms);
-	renew(a, now, wall_ms);
+	if (now >= a->next_hb)
+		renew(a, now, wall_ms); /* one renewal per hb_interval, failed or not */
 }
 
 void lk_agent_deliver(struct lk_agent *a, const struct lk_msg *m, int64_t now, uint64_t wall_ms)
