@@ -4,14 +4,14 @@
  * transitions between them. Pure: the lock core (lockd/core) owns the locks and calls
  * these functions when it applies a handoff message; nothing here touches a lock.
  *
- *               prepare                 commit                  dst persisted
+ *               prepare                 commit          dst persisted, or dst recovered
  *   (none) ───────────────▶ PENDING ───────────────▶ COMMITTED ───────────────▶ DURABLE
- *                            │   │
- *                     abort, │   │ source or destination left the cluster
- *                  timeout,  │   ▼
- *                            │  IN_DOUBT ── dst's table shows the commit ──▶ COMMITTED
+ *                            │   │                              (final: the source's commit
+ *                     abort, │   │ destination left             is answered either way)
+ *       timeout, or source   │   ▼
+ *        left (dst stayed)   │  IN_DOUBT ── dst's table shows the commit ──▶ COMMITTED
  *                            ▼     │
- *                         ABORTED ◀┘ dst's table does not show it
+ *                         ABORTED ◀┘ dst's table does not show it, or dst recovered
  *
  * Invariants (ho_ok): an id is never reused; a record only moves along the arrows;
  * a final state (ABORTED, DURABLE) never changes; the file set never changes after

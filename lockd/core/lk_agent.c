@@ -44,10 +44,12 @@ struct hold {
 	uint64_t mod;       /* ... to be durable at this modification */
 	uint64_t ho_id;
 	uint64_t rename_req; /* client rename answered once the new name is durable */
-	bool retry;         /* refused for now: resend when the cluster allows */
 	bool reacquire;     /* an acquire arrived while releasing */
 	enum lk_mode want;
 };
+
+/* A failed table write is issued again after this long (one simulator tick). */
+#define LK_WRITE_RETRY_MS 100
 
 enum reqkind { R_ACQUIRE, R_RELEASE, R_RENAME, R_PREPARE, R_COMMIT, R_ABORT };
 
@@ -66,6 +68,7 @@ struct sector {
 	uint64_t mod, durable, inflight_mod, barrier;
 	bool inflight;
 	uint64_t io;
+	int64_t retry_at; /* after a failed write: not before the next tick */
 };
 
 /* A watch reads the heartbeat (OBSERVE); a clean shutdown is confirmed by reading the
@@ -150,13 +153,15 @@ static struct lk_act *act(struct lk_agent *a, enum lk_act_type t)
 	return x;
 }
 
-size_t lk_agent_take(struct lk_agent *a, struct lk_act **out)
+size_t lk_agent_take(struct lk_agent *a, struct lk_act **out, size_t max)
 {
-	size_t n = a->nacts;
+	size_t n = a->nacts < max ? a->nacts : max;
 
-	if (n)
-		memcpy(out, a->acts, n * sizeof(*out));
-	a->nacts = 0;
+	if (!n)
+		return 0;
+	memcpy(out, a->acts, n * sizeof(*out));
+	memmove(a->acts, a->acts + n, (a->nacts - n) * sizeof(*a->acts));
+	a->nacts -= n;
 	return n;
 }
 
@@ -370,7 +375,7 @@ static void flush_sectors(struct lk_agent *a, int64_t now)
 		struct sector *s = &a->sectors[t];
 		struct lk_act *x;
 
-		if (s->inflight || s->mod <= s->durable)
+		if (s->inflight || s->mod <= s->durable || now < s->retry_at)
 			continue;
 		x = act(a, LK_ACT_WRITE_TABLE);
 		x->io = s->io = ++a->next_io;
@@ -686,8 +691,11 @@ static void on_reply(struct lk_agent *a, const struct lk_fx *f, uint64_t wall_ms
 		}
 		break;
 	case R_RENAME:
-		if (h && h->phase == H_RENAMING)
+		if (h && h->phase == H_RENAMING) {
 			h->phase = H_USED; /* refused: the old name is ours again */
+			if (h->refs == 0)
+				hold_let_go(a, h);
+		}
 		client_reply(a, r.client_req, f->rc, r.path, (struct lk_gen){ 0 }, 0, f->holder);
 		break;
 	case R_PREPARE:
@@ -799,7 +807,6 @@ static void recon_lock(void *arg, const char *path, const struct lk_lock_view *v
 	struct recon *rc = arg;
 	struct lk_agent *a = rc->a;
 	struct hold *h;
-	struct request *r;
 
 	(void)ho_id;
 	for (size_t i = 0; i < n; i++) {
@@ -809,15 +816,13 @@ static void recon_lock(void *arg, const char *path, const struct lk_lock_view *v
 		if (h && h->phase != H_ACQUIRING && h->phase != H_HO_IN)
 			continue;
 		if (!h) {
-			h = hold_new(a, path, H_RELEASING);
+			h = hold_new(a, path, H_UNPERSISTING);
 		} else if (h->phase == H_ACQUIRING) {
 			h->reacquire = true;
 			h->want = h->mode;
 		}
-		h->phase = H_RELEASING;
-		unpersist(a, path, rc->now);
-		r = req_add(a, R_RELEASE, 0, path, NULL, 0);
-		send_request(a, r, LK_MODE_NONE, rc->wall_ms);
+		/* persist before release: RELEASE goes once the entry is durably gone */
+		hold_let_go(a, h);
 	}
 }
 
@@ -836,8 +841,11 @@ static void reconcile(struct lk_agent *a, int64_t now, uint64_t wall_ms)
 			const struct ho_rec *r = lk_state_handoff_by_id(a->st, h->ho_id);
 			bool open = r && (r->state == HO_PENDING || r->state == HO_IN_DOUBT);
 
-			if (h->phase == H_COMMITTING && held && (!r || r->state == HO_ABORTED))
+			if (h->phase == H_COMMITTING && held && (!r || r->state == HO_ABORTED)) {
 				h->phase = H_USED;
+				if (h->refs == 0)
+					hold_let_go(a, h);
+			}
 			if (h->phase == H_HO_IN && !open && !held) {
 				/* A handoff to us that ended while we were away: forget it. */
 				char path[LK_PATH_MAX + 1];
@@ -1198,6 +1206,8 @@ void lk_agent_io_done(struct lk_agent *a, uint64_t io, int rc, int64_t now, uint
 		s->inflight = false;
 		if (rc == 0)
 			s->durable = s->inflight_mod;
+		else
+			s->retry_at = now + LK_WRITE_RETRY_MS;
 		after_change(a, now, wall_ms);
 		return;
 	}
@@ -1236,10 +1246,16 @@ void lk_agent_read_hb_done(struct lk_agent *a, uint64_t io, int rc,
 	}
 	/* A heartbeat already FENCED is observed like any other: a fence of an earlier
 	 * coordinator may still be in flight, and host_dead outlasts it (lk_timing.h). */
-	if (rc < 0) /* corrupt: counts as a value that does not change */
+	if (rc < 0) { /* corrupt: counts as a value that does not change */
 		dead = lk_observe(&w->obs, &a->cfg.timing, 0, 0, now);
-	else
-		dead = lk_observe(&w->obs, &a->cfg.timing, hb->host_gen, hb->counter, now);
+	} else {
+		/* Judge it by the larger of our host_dead and the one it renews with. */
+		struct lk_timing t = a->cfg.timing;
+
+		if (hb->host_dead_ms > t.host_dead_ms)
+			t.host_dead_ms = hb->host_dead_ms;
+		dead = lk_observe(&w->obs, &t, hb->host_gen, hb->counter, now);
+	}
 	w->seen_own |= rc < 0 || hb->host_gen == w->inc;
 	if (dead && !w->seen_own) {
 		/* It never renewed a lease, so it never persisted or used a lock: nothing to
@@ -1385,6 +1401,10 @@ void lk_agent_acquire(struct lk_agent *a, uint64_t req, const char *path, enum l
 			return;
 		case H_UNPERSISTING:
 		case H_RELEASING:
+			if (h->reacquire && h->want != mode) {
+				client_reply(a, req, -EBUSY, path, h->gen, 0, a->cfg.host);
+				return;
+			}
 			h->reacquire = true;
 			h->want = mode;
 			hold_wait(h, req);
@@ -1407,9 +1427,14 @@ void lk_agent_release(struct lk_agent *a, const char *path, int64_t now, uint64_
 {
 	struct hold *h = hold_find(a, path);
 
-	if (!alive(a, now) || !h || h->phase != H_USED || h->refs == 0)
+	if (!alive(a, now) || !h || h->refs == 0)
 		return;
-	if (--h->refs)
+	if (h->phase != H_USED && h->phase != H_RENAMING && h->phase != H_COMMITTING &&
+	    h->phase != H_PERSISTING)
+		return;
+	/* The last close of a hold that is not in use (renaming, committing, persisting)
+	 * lets go when it comes back into use: hold_usable, reconcile. */
+	if (--h->refs || h->phase != H_USED)
 		return;
 	hold_let_go(a, h);
 	after_change(a, now, wall_ms);

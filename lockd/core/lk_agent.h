@@ -47,7 +47,6 @@ struct lk_agent_cfg {
 	struct lk_timing timing;
 	enum lk_isolation isolation;
 	uint32_t table_sectors;      /* this host's lock table, VOL_SLOTS_PER_SECTOR entries each */
-	uint32_t max_hosts;          /* host areas on the volume */
 	uint32_t handoff_timeout_ms; /* a prepared handoff not committed by then is aborted */
 	const struct lk_rules *rules;
 };
@@ -87,8 +86,9 @@ struct lk_act {
 	const char *why;
 };
 
-/* Actions are appended here; the driver takes them with lk_agent_take and frees each. */
-size_t lk_agent_take(struct lk_agent *a, struct lk_act **out);
+/* Actions queue up in order; the driver takes up to max of them (oldest first) into out
+ * and frees each with lk_act_free. Returns how many it took. */
+size_t lk_agent_take(struct lk_agent *a, struct lk_act **out, size_t max);
 void lk_act_free(struct lk_act *act);
 
 /* NULL on ENOMEM. The agent starts without state; it syncs at its first confchg. */

@@ -39,7 +39,7 @@
  *             READY: quorate → mutations apply; inquorate → every request -ENOTCONN
  *
  * One function per message; each checks its preconditions first and changes nothing
- * when it refuses. lk_check.c holds the invariants; the agent checks them after every
+ * when it refuses (but the count of applied messages, identical on every replica). lk_check.c holds the invariants; the agent checks them after every
  * message it applies (lk_agent.c) and stops the host when one breaks.
  */
 #include <errno.h>
@@ -381,6 +381,13 @@ static void merge_disk_lock(struct ctx *c, lk_host_t host, uint64_t inc,
 	h = lk_holder_find(l, host);
 	if (h && h->inc == inc && lk_gen_cmp(h->gen, d->gen) >= 0)
 		return;
+	for (uint32_t i = 0; i < l->nh; i++) {
+		const struct lk_holder *o = &l->h[i];
+
+		if ((!lk_mode_compatible(o->mode, d->mode) || o->host == host) &&
+		    lk_gen_cmp(o->gen, d->gen) > 0)
+			return; /* a newer record conflicts: the disk entry is stale */
+	}
 	for (uint32_t i = 0; i < l->nh;) {
 		struct lk_holder *o = &l->h[i];
 
@@ -388,10 +395,9 @@ static void merge_disk_lock(struct ctx *c, lk_host_t host, uint64_t inc,
 			i++;
 			continue;
 		}
-		if (lk_gen_cmp(o->gen, d->gen) > 0)
-			return; /* our record is newer: the disk entry is stale */
 		/* The disk entry is newer: o's hold was released in deliveries we missed. */
 		simple_fx(c, LK_FX_REVOKE, o->host, o->inc, l->path);
+		simple_fx(c, LK_FX_UNPERSIST, o->host, o->inc, l->path);
 		lk_holder_del(l, o);
 	}
 	h = lk_holder_add(l);
@@ -501,9 +507,22 @@ static void forget_incarnation(struct ctx *c, lk_host_t host, uint64_t inc)
 {
 	struct lk_state *s = c->s;
 
-	for (size_t i = 0; i < s->nho; i++)
-		if (s->ho[i].state == HO_IN_DOUBT && s->ho[i].dst == host && s->ho[i].dst_inc == inc)
-			resolve_in_doubt(c, &s->ho[i], NULL, 0);
+	for (size_t i = 0; i < s->nho; i++) {
+		struct ho_rec *r = &s->ho[i];
+
+		if (r->dst != host || r->dst_inc != inc)
+			continue;
+		if (r->state == HO_IN_DOUBT)
+			resolve_in_doubt(c, r, NULL, 0);
+		if (r->state == HO_COMMITTED) {
+			/* It never confirmed: the outcome stands (committed, its locks recovered
+			 * with it); the source's commit is answered that its destination is lost. */
+			ho_set_state(r, HO_DURABLE);
+			push(c, &(struct lk_fx){ .type = LK_FX_REPLY, .host = r->src, .inc = r->src_inc,
+						 .req = r->commit_req, .rc = -EHOSTDOWN,
+						 .handoff_id = r->id });
+		}
+	}
 
 	for (size_t i = s->nlocks; i-- > 0;) {
 		struct lk_lock *l = s->locks[i];
@@ -610,8 +629,10 @@ static void apply_recovered(struct ctx *c)
 	if (!coordinator_msg_ok(c) || host < 1 || host > LK_MAX_HOSTS)
 		return;
 	hs = &s->hosts[host];
-	if (!(hs->unsettled && hs->inc == inc) && !adopt_incarnation(c, host, inc))
+	if (!adopt_incarnation(c, host, inc) && !(hs->unsettled && hs->inc == inc))
 		return;
+	if (hs->dead_inc && hs->dead_inc != inc)
+		forget_incarnation(c, host, hs->dead_inc); /* older, recovered before this one */
 	if (hs->unsettled)
 		settle(c, host, inc, m->u.recovered.locks, m->u.recovered.nlocks);
 	forget_incarnation(c, host, inc);

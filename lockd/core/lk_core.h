@@ -27,7 +27,11 @@
  *   -ENOENT     release/rename/commit of something the sender does not hold / no such id
  *   -EEXIST     rename target is locked, or the file is already part of a handoff
  *   -ENOTEMPTY  rename of a directory with locked files inside
- *   -EINVAL     malformed request (mode, path, same source and destination...)
+ *   -EINVAL     malformed request (mode, path, same source and destination, SH handoff)
+ *   -EPERM      commit by another host than the source; abort by a third host
+ *   -ECANCELED  commit of an aborted handoff;  -EALREADY  abort of a committed one
+ *   -EHOSTDOWN  commit answered after the destination was recovered before confirming
+ *   -EBUSY      also: a file in a pending handoff (acquire; release by its source)
  */
 #ifndef VMFS_LK_CORE_H
 #define VMFS_LK_CORE_H
@@ -160,12 +164,13 @@ enum lk_fx_type {
 			     * answers req (if not 0): persist before use */
 	LK_FX_UNPERSIST,    /* host removes path from its own table */
 	LK_FX_REVOKE,       /* host lost path: fence its handles (lock moved or was recovered) */
-	LK_FX_FREED,        /* path is free now: local waiters may retry */
+	LK_FX_FREED,        /* path is free now: for lockd's clients waiting on it */
 	LK_FX_SEND_SNAPSHOT,/* host sends its state as LK_MSG_SNAPSHOT for ring (under a new
 			     * epoch when new_epoch: a member restarted, and the lineage its
 			     * previous incarnation knew may be newer than any state present) */
 	LK_FX_COLDSTART,    /* host (coordinator) rebuilds from the volume: LK_MSG_COLDSTART */
-	LK_FX_GRANTS_OPEN,  /* requests refused with -EAGAIN may be retried now */
+	LK_FX_GRANTS_OPEN,  /* requests refused with -EAGAIN may be retried now (the agent
+			     * checks its deferred requests after every message anyway) */
 };
 
 struct lk_fx {

@@ -156,7 +156,6 @@ static void host_start(struct sim_world *w, int id)
 		.timing = { LK_HB_INTERVAL_MS, LK_HOST_DEAD_MS, LK_IO_TIMEOUT_MS },
 		.isolation = (w->cfg.seed & 1) ? LK_ISOLATION_FENCE : LK_ISOLATION_KEEP,
 		.table_sectors = SIM_TABLE_SECTORS,
-		.max_hosts = (uint32_t)w->cfg.hosts,
 		.handoff_timeout_ms = 5000,
 		.rules = w->cfg.rules,
 	};
@@ -250,7 +249,7 @@ void sim_host_events(struct sim_world *w, int id)
 	bool fenced = false;
 	size_t n;
 
-	while (h->agent && (n = lk_agent_take(h->agent, acts)) > 0) {
+	while (h->agent && (n = lk_agent_take(h->agent, acts, sizeof(acts) / sizeof(acts[0]))) > 0) {
 		for (size_t i = 0; i < n; i++) {
 			struct lk_act *x = acts[i];
 

@@ -85,7 +85,7 @@ static struct cl *cl_new(uint32_t nhosts, enum lk_isolation iso)
 	for (lk_host_t h = 1; h <= nhosts; h++) {
 		struct lk_agent_cfg cfg = {
 			.host = h, .inc = INC(h), .timing = timing, .isolation = iso,
-			.table_sectors = 2, .max_hosts = 8, .handoff_timeout_ms = 30000,
+			.table_sectors = 2, .handoff_timeout_ms = 30000,
 		};
 
 		c->a[h] = lk_agent_new(&cfg);
@@ -124,7 +124,7 @@ static size_t collect(struct cl *c)
 	size_t total = 0;
 
 	for (lk_host_t h = 1; h <= c->nhosts; h++) {
-		size_t n = lk_agent_take(c->a[h], buf);
+		size_t n = lk_agent_take(c->a[h], buf, TAKE_MAX);
 
 		assert_true(n <= TAKE_MAX);
 		for (size_t i = 0; i < n; i++) {

@@ -1821,9 +1821,11 @@ static void test_lk_core_settle_newer_disk_generation_wins(void **state)
 	confchg(t, true);
 	m = msg_table(t, LK_MSG_SETTLED, 2, INC(2), table, 1);
 	apply(t, &m);
-	assert_int_equal(t->fx.n, 2);
+	/* The stale holder is revoked and told to drop its table entry too. */
+	assert_int_equal(t->fx.n, 3);
 	fx_is(fx_at(t, 0), LK_FX_REVOKE, 3, INC(3), "x");
-	fx_is(fx_at(t, 1), LK_FX_GRANTS_OPEN, 0, 0, NULL);
+	fx_is(fx_at(t, 1), LK_FX_UNPERSIST, 3, INC(3), "x");
+	fx_is(fx_at(t, 2), LK_FX_GRANTS_OPEN, 0, 0, NULL);
 	expect_not_held(t, "x", 3);
 	expect_holds(t, "x", 2, INC(2), LK_MODE_EX, table[0].gen, true);
 	assert_int_equal(lk_state_counter(t->s), 50);
