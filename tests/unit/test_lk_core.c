@@ -1855,6 +1855,29 @@ static void test_lk_core_settle_older_disk_generation_ignored(void **state)
 	assert_int_equal(lk_state_counter(t->s), 3);
 }
 
+/* A stale disk entry revokes nobody, even an older holder met before the newer one. */
+static void test_lk_core_settle_stale_entry_revokes_nobody(void **state)
+{
+	struct tc *t = *state;
+	struct lk_disk_lock table[1] = { disk("x", LK_MODE_EX, LK_DISK_HELD, EPOCH, 3, 0) };
+	struct lk_gen g3, g1;
+	struct lk_msg m;
+
+	g3 = grant(t, 3, "x", LK_MODE_SH); /* (2,1): older than the entry */
+	grant(t, 1, "p", LK_MODE_EX);
+	grant(t, 1, "q", LK_MODE_EX);
+	grant(t, 1, "r", LK_MODE_EX);
+	g1 = grant(t, 1, "x", LK_MODE_SH); /* (2,5): newer than the entry */
+	member_drop(t, 2);
+	confchg(t, true);
+	m = msg_table(t, LK_MSG_SETTLED, 2, INC(2), table, 1);
+	apply(t, &m);
+	expect_only_grants_open(t);
+	expect_holds(t, "x", 3, INC(3), LK_MODE_SH, g3, false);
+	expect_holds(t, "x", 1, INC(1), LK_MODE_SH, g1, false);
+	expect_not_held(t, "x", 2);
+}
+
 static void test_lk_core_settle_compatible_entry_shares(void **state)
 {
 	struct tc *t = *state;
@@ -2445,6 +2468,37 @@ static void test_lk_core_ho_durable_answers_commit(void **state)
 	ignored(t, &m);
 }
 
+/* The destination is recovered before it confirmed: the handoff ends (committed), and
+ * the source's commit is answered -EHOSTDOWN instead of waiting forever. */
+static void test_lk_core_ho_committed_dst_recovered_answers_commit(void **state)
+{
+	struct tc *t = *state;
+	struct lk_gen g[2], moved[2];
+	uint64_t id = prepared(t, 1, 2, g), req;
+	struct lk_disk_lock table[2];
+	struct lk_msg m;
+	const struct lk_fx *f = NULL;
+
+	commit_ok(t, 1, 2, id, g, moved, &req);
+	table[0] = disk(ho_files[0], LK_MODE_EX, LK_DISK_HELD, EPOCH, moved[0].counter, id);
+	table[1] = disk(ho_files[1], LK_MODE_MW, LK_DISK_HELD, EPOCH, moved[1].counter, id);
+	member_drop(t, 2);
+	confchg(t, true);
+	assert_int_equal(lk_state_handoff_by_id(t->s, id)->state, HO_COMMITTED);
+	m = msg_table(t, LK_MSG_RECOVERED, 2, INC(2), table, 2);
+	apply(t, &m);
+	for (size_t i = 0; i < t->fx.n; i++)
+		if (fx_at(t, i)->type == LK_FX_REPLY)
+			f = fx_at(t, i);
+	assert_non_null(f);
+	fx_is(f, LK_FX_REPLY, 1, INC(1), NULL);
+	assert_int_equal(f->req, req);
+	expect_rc(f->rc, -EHOSTDOWN);
+	assert_int_equal(lk_state_handoff_by_id(t->s, id)->state, HO_DURABLE);
+	expect_not_held(t, ho_files[0], 2);
+	expect_not_held(t, ho_files[0], 1);
+}
+
 static void test_lk_core_ho_commit_idempotent(void **state)
 {
 	struct tc *t = *state;
@@ -3013,6 +3067,7 @@ int main(void)
 		T_READY(test_lk_core_settle_drops_holds_the_table_does_not_show),
 		T_READY(test_lk_core_settle_newer_disk_generation_wins),
 		T_READY(test_lk_core_settle_older_disk_generation_ignored),
+		T_READY(test_lk_core_settle_stale_entry_revokes_nobody),
 		T_READY(test_lk_core_settle_compatible_entry_shares),
 		T_READY(test_lk_core_settle_skips_handoff_in_and_bad_entries),
 		T_READY(test_lk_core_settle_newer_mode_of_same_incarnation_wins),
@@ -3037,6 +3092,7 @@ int main(void)
 		T_READY(test_lk_core_ho_commit_moves_every_file),
 		T_READY(test_lk_core_ho_commit_only_by_source_eperm),
 		T_READY(test_lk_core_ho_durable_answers_commit),
+		T_READY(test_lk_core_ho_committed_dst_recovered_answers_commit),
 		T_READY(test_lk_core_ho_commit_idempotent),
 		T_READY(test_lk_core_ho_abort_pending),
 		T_READY(test_lk_core_ho_abort_by_destination),
