@@ -89,6 +89,7 @@ struct watch {
 	int64_t next_read;
 	struct lk_disk_lock *locks; /* recovery: the table as read before clearing it */
 	uint32_t nlocks;
+	struct lk_gen gen_hwm;      /* from the last heartbeat read */
 };
 
 struct prepared {
@@ -427,6 +428,7 @@ static void renew(struct lk_agent *a, int64_t now, uint64_t wall_ms)
 		.hb_interval_ms = a->cfg.timing.hb_interval_ms,
 		.host_dead_ms = a->cfg.timing.host_dead_ms,
 		.io_timeout_ms = a->cfg.timing.io_timeout_ms,
+		.gen_hwm = { lk_state_epoch(a->st), lk_state_counter(a->st) },
 	};
 	a->hb_inflight = true;
 	a->hb_start = now;
@@ -625,8 +627,10 @@ static void send_durable_if_done(struct lk_agent *a, uint64_t ho_id, uint64_t wa
 
 	if (!r || r->state != HO_COMMITTED || r->dst != a->cfg.host)
 		return;
+	/* Durable once no file of it still waits for its entry (used or let go since). */
 	for (size_t i = 0; i < a->nholds; i++)
-		if (a->holds[i].ho_id == ho_id && a->holds[i].phase != H_USED)
+		if (a->holds[i].ho_id == ho_id &&
+		    (a->holds[i].phase == H_PERSISTING || a->holds[i].phase == H_HO_IN))
 			return;
 	m.u.ho.id = ho_id;
 	send(a, &m, wall_ms);
@@ -948,6 +952,7 @@ static void send_watch_msg(struct lk_agent *a, struct watch *w, enum lk_msg_type
 	m.u.settled.inc = w->inc;
 	m.u.settled.locks = w->locks;
 	m.u.settled.nlocks = w->nlocks;
+	m.u.settled.gen_hwm = w->gen_hwm;
 	send(a, &m, wall_ms);
 	w->phase = W_SENT;
 }
@@ -1098,6 +1103,8 @@ void lk_agent_deliver(struct lk_agent *a, const struct lk_msg *m, int64_t now, u
 			s.u.sync.have_state = lk_state_have(a->st);
 			s.u.sync.lineage = lk_state_lineage(a->st);
 			s.u.sync.seq = lk_state_seq(a->st);
+			s.u.sync.gen_hwm = (struct lk_gen){ lk_state_epoch(a->st),
+							    lk_state_counter(a->st) };
 			send(a, &s, wall_ms);
 		}
 		if (lk_state_quorate(a->st))
@@ -1238,6 +1245,8 @@ void lk_agent_read_hb_done(struct lk_agent *a, uint64_t io, int rc,
 	w->next_read = now + a->cfg.timing.hb_interval_ms;
 	if (rc == -EIO)
 		return; /* nothing seen: cannot judge */
+	if (rc == 0 && lk_gen_cmp(hb->gen_hwm, w->gen_hwm) > 0)
+		w->gen_hwm = hb->gen_hwm;
 	if (rc == 0 && hb->host_gen > w->inc) {
 		/* A newer incarnation wrote the slot (the one we knew was recovered in
 		 * deliveries we missed): that one is what we settle or recover now. */

@@ -284,7 +284,8 @@ static void apply_sync(struct ctx *c)
 	    !lk_state_is_member(s, m->from, m->from_inc) || s->sync[m->from].got)
 		return;
 	s->sync[m->from] = (struct lk_sync){ .got = true, .have = m->u.sync.have_state,
-					     .lineage = m->u.sync.lineage, .seq = m->u.sync.seq };
+					     .lineage = m->u.sync.lineage, .seq = m->u.sync.seq,
+					     .hwm = m->u.sync.gen_hwm };
 	for (lk_host_t h = 1; h <= LK_MAX_HOSTS; h++) {
 		const struct lk_sync *y = &s->sync[h];
 
@@ -340,15 +341,22 @@ static void apply_snapshot(struct ctx *c)
 	struct lk_state *s = c->s;
 	const struct lk_msg *m = c->m;
 	const struct lk_state *snap = m->u.snapshot.state;
+	struct lk_gen hwm = { 0 };
 
 	/* The sender applied this same configuration change, so its membership is ours. */
 	if (!s->syncing || m->u.snapshot.ring != s->ring || m->from != s->sync_winner ||
 	    s->sync_cold || !snap || snap->ring != s->ring)
 		return;
+	/* A member may have seen generations the snapshot's lineage never did (granted in
+	 * deliveries only its side got): the counter moves past all of them. */
+	for (lk_host_t h = 1; h <= LK_MAX_HOSTS; h++)
+		if (s->sync[h].got && lk_gen_cmp(s->sync[h].hwm, hwm) > 0)
+			hwm = s->sync[h].hwm;
 	if (lk_state_copy_content(s, snap) < 0) {
 		c->err = -ENOMEM;
 		return;
 	}
+	see_gen(s, hwm);
 	if (m->u.snapshot.epoch > s->epoch) {
 		s->epoch = m->u.snapshot.epoch;
 		s->counter = 0;
@@ -614,6 +622,7 @@ static void apply_settled(struct ctx *c)
 	hs = &s->hosts[host];
 	if (!hs->unsettled || !adopt_incarnation(c, host, m->u.settled.inc))
 		return;
+	see_gen(s, m->u.settled.gen_hwm);
 	settle(c, host, m->u.settled.inc, m->u.settled.locks, m->u.settled.nlocks);
 	grants_open_fx(c);
 }
@@ -633,6 +642,7 @@ static void apply_recovered(struct ctx *c)
 		return;
 	if (hs->dead_inc && hs->dead_inc != inc)
 		forget_incarnation(c, host, hs->dead_inc); /* older, recovered before this one */
+	see_gen(s, m->u.recovered.gen_hwm);
 	if (hs->unsettled)
 		settle(c, host, inc, m->u.recovered.locks, m->u.recovered.nlocks);
 	forget_incarnation(c, host, inc);

@@ -117,6 +117,7 @@ struct lk_msg {
 			uint64_t ring;
 			bool have_state;
 			uint64_t lineage, seq;
+			struct lk_gen gen_hwm; /* highest generation its replica has seen */
 		} sync;
 		struct {
 			uint64_t ring;
@@ -146,6 +147,7 @@ struct lk_msg {
 			uint64_t inc;
 			const struct lk_disk_lock *locks;
 			uint32_t nlocks;
+			struct lk_gen gen_hwm; /* its heartbeat's highest generation seen */
 		} settled, recovered; /* recovered: the table as read before clearing it */
 		struct {
 			lk_host_t to;

@@ -264,7 +264,7 @@ static bool hslot_equal(const struct lk_hslot *a, const struct lk_hslot *b)
 static bool sync_equal(const struct lk_sync *a, const struct lk_sync *b)
 {
 	return a->got == b->got && a->have == b->have && a->lineage == b->lineage &&
-	       a->seq == b->seq;
+	       a->seq == b->seq && lk_gen_cmp(a->hwm, b->hwm) == 0;
 }
 
 static bool holder_equal(const struct lk_holder *a, const struct lk_holder *b)

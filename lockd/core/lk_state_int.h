@@ -35,6 +35,7 @@ struct lk_hslot {
 struct lk_sync {
 	bool got, have;
 	uint64_t lineage, seq;
+	struct lk_gen hwm;
 };
 
 struct lk_state {

@@ -93,6 +93,9 @@ struct vol_heartbeat {
 	lk_host_t fenced_by;
 	uint32_t hb_interval_ms, host_dead_ms, io_timeout_ms;
 	char hostname[VOL_NAME_MAX + 1];
+	struct lk_gen gen_hwm; /* highest lock generation its replica had seen: a settle
+				* moves past it, so no generation granted in deliveries
+				* others missed is ever handed out again */
 };
 
 enum vol_entry_state {

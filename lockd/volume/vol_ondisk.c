@@ -288,6 +288,8 @@ void vol_encode_heartbeat(const struct vol_geom *g, const struct vol_heartbeat *
 	od.host_dead_ms = htole32(hb->host_dead_ms);
 	od.io_timeout_ms = htole32(hb->io_timeout_ms);
 	str_put(od.hostname, sizeof(od.hostname), hb->hostname);
+	od.hwm_epoch = htole32(hb->gen_hwm.epoch);
+	od.hwm_counter = htole64(hb->gen_hwm.counter);
 	seal(&od.h, sizeof(od));
 	memcpy(buf, &od, sizeof(od));
 }
@@ -323,6 +325,8 @@ int vol_decode_heartbeat(const struct vol_geom *g, uint64_t idx, const void *buf
 	hb.hb_interval_ms = le32toh(od.hb_interval_ms);
 	hb.host_dead_ms = le32toh(od.host_dead_ms);
 	hb.io_timeout_ms = le32toh(od.io_timeout_ms);
+	hb.gen_hwm.epoch = le32toh(od.hwm_epoch);
+	hb.gen_hwm.counter = le64toh(od.hwm_counter);
 	if (!str_get(hb.hostname, od.hostname, sizeof(od.hostname)) ||
 	    !heartbeat_ok(g, owner, &hb))
 		return VOL_EFIELD;

@@ -94,7 +94,10 @@ struct vol_od_heartbeat {
 	uint32_t io_timeout_ms;
 	uint32_t reserved;
 	char hostname[VOL_OD_NAME_SIZE];
-	uint8_t pad[VOL_SECTOR_SIZE - VOL_OD_HDR_SIZE - 80 - VOL_OD_NAME_SIZE];
+	uint32_t hwm_epoch;    /* highest lock generation the host's replica had seen */
+	uint32_t reserved2;
+	uint64_t hwm_counter;
+	uint8_t pad[VOL_SECTOR_SIZE - VOL_OD_HDR_SIZE - 80 - VOL_OD_NAME_SIZE - 16];
 };
 static_assert(sizeof(struct vol_od_heartbeat) == VOL_SECTOR_SIZE, "heartbeat size");
 static_assert(offsetof(struct vol_od_heartbeat, hostname) == VOL_OD_HDR_SIZE + 80,
