@@ -256,11 +256,13 @@ static void hold_wait(struct hold *h, uint64_t req)
 	h->wait[h->nwait++] = req;
 }
 
-/* Answers every waiting client of h with rc. */
-static void hold_answer(struct lk_agent *a, struct hold *h, int rc, lk_host_t holder)
+/* Answers every waiting client of h with rc (0: h's generation; -EBUSY: the holder's). */
+static void hold_answer(struct lk_agent *a, struct hold *h, int rc, lk_host_t holder,
+			struct lk_gen holder_gen)
 {
 	for (uint32_t i = 0; i < h->nwait; i++)
-		client_reply(a, h->wait[i], rc, h->path, h->gen, h->ho_id, holder);
+		client_reply(a, h->wait[i], rc, h->path, rc == 0 ? h->gen : holder_gen, h->ho_id,
+			     holder);
 	if (rc == 0)
 		h->refs += h->nwait;
 	h->nwait = 0;
@@ -460,7 +462,7 @@ static void self_fence(struct lk_agent *a, const char *why)
 	while (a->nholds) {
 		struct hold *h = &a->holds[0];
 
-		hold_answer(a, h, -EIO, 0);
+		hold_answer(a, h, -EIO, 0, (struct lk_gen){ 0 });
 		x = act(a, LK_ACT_REVOKE);
 		set_path(x->path, h->path);
 		hold_del(a, h);
@@ -487,7 +489,7 @@ static void revoke(struct lk_agent *a, const char *path)
 
 	if (!h || h->phase == H_RELEASING || h->phase == H_UNPERSISTING)
 		return;
-	hold_answer(a, h, -EIO, 0);
+	hold_answer(a, h, -EIO, 0, (struct lk_gen){ 0 });
 	x = act(a, LK_ACT_REVOKE);
 	set_path(x->path, path);
 	hold_del(a, h);
@@ -535,7 +537,7 @@ static void hold_let_go(struct lk_agent *a, struct hold *h)
 static void hold_usable(struct lk_agent *a, struct hold *h, uint64_t wall_ms)
 {
 	h->phase = H_USED;
-	hold_answer(a, h, 0, 0);
+	hold_answer(a, h, 0, 0, (struct lk_gen){ 0 });
 	if (h->rename_req) {
 		client_reply(a, h->rename_req, 0, h->path, h->gen, 0, 0);
 		h->rename_req = 0;
@@ -580,7 +582,7 @@ static void fx_persist(struct lk_agent *a, const struct lk_fx *f, int64_t now, u
 		if (h && h->phase == H_ACQUIRING) {
 			struct request *rel = req_add(a, R_RELEASE, 0, f->path, NULL, 0);
 
-			hold_answer(a, h, -ENOSPC, 0);
+			hold_answer(a, h, -ENOSPC, 0, (struct lk_gen){ 0 });
 			h->phase = H_RELEASING;
 			send_request(a, rel, LK_MODE_NONE, wall_ms);
 		}
@@ -676,7 +678,7 @@ static void on_reply(struct lk_agent *a, const struct lk_fx *f, uint64_t wall_ms
 	switch (r.kind) {
 	case R_ACQUIRE:
 		if (h && h->phase == H_ACQUIRING && f->rc < 0) {
-			hold_answer(a, h, f->rc, f->holder);
+			hold_answer(a, h, f->rc, f->holder, f->holder_gen);
 			hold_del(a, h);
 		}
 		break;

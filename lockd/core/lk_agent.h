@@ -62,7 +62,8 @@ enum lk_act_type {
 			      * table sectors -> lk_agent_io_done */
 	LK_ACT_NEW_EPOCH,    /* read superblock and every area, write epoch + 1 to the
 			      * superblock -> lk_agent_new_epoch_done */
-	LK_ACT_REPLY,        /* answer client request `req`: rc (and gen, handoff id, holder) */
+	LK_ACT_REPLY,        /* answer client request `req`: rc, gen (ours, or with -EBUSY the
+			      * holder's), handoff id, holder */
 	LK_ACT_REVOKE,       /* handles on `path` must fail from now on */
 	LK_ACT_FENCED,       /* this incarnation stopped: lease lost or isolation=fence */
 	LK_ACT_VIOLATION,    /* a replica invariant broke: `why`; stop the host */
