@@ -185,7 +185,11 @@ static void set_path(char *dst, const char *src)
 static void client_reply(struct lk_agent *a, uint64_t req, int rc, const char *path,
 			 struct lk_gen gen, uint64_t ho_id, lk_host_t holder)
 {
-	struct lk_act *x = act(a, LK_ACT_REPLY);
+	struct lk_act *x;
+
+	if (!req)
+		return; /* the agent's own request (a timeout's abort, a reacquire): no client */
+	x = act(a, LK_ACT_REPLY);
 
 	x->req = req;
 	x->rc = rc;
@@ -663,8 +667,9 @@ static void on_reply(struct lk_agent *a, const struct lk_fx *f, uint64_t wall_ms
 
 	if (!found)
 		return;
-	if (f->rc == -EAGAIN ||
-	    (f->rc == -ENOTCONN && found->kind != R_ACQUIRE && found->kind != R_RENAME) ||
+	if ((f->rc == -EAGAIN && found->kind != R_PREPARE) ||
+	    (f->rc == -ENOTCONN && found->kind != R_ACQUIRE && found->kind != R_RENAME &&
+	     found->kind != R_PREPARE) ||
 	    (f->rc == -ESTALE && found->kind == R_ACQUIRE) ||
 	    (f->rc == -EBUSY && found->kind == R_RELEASE)) {
 		found->retry = true; /* resent when the cluster allows (resend_deferred) */

@@ -156,6 +156,9 @@ struct sim_host {
 	size_t nholds;
 	struct sim_pending_ho ho[4];
 	uint64_t next_req;
+	uint64_t pending[256];   /* client requests not answered yet (each exactly once) */
+	size_t npending;
+	bool untracked;          /* pending overflowed: unknown answers are not judged */
 	uint64_t last_epoch, last_counter; /* replica generation, for invariant 2 */
 };
 

@@ -11,7 +11,8 @@
  *  3  a handoff moves all of its files or none: when it commits, the source holds none
  *     of them and the destination all
  *  4  nothing leaks: once the workload stops and faults heal, every replica agrees,
- *     every lock is free and every host's table on disk is empty
+ *     every lock is free, every host's table on disk is empty, and every client request
+ *     got exactly one answer
  *  5  the disk never shows less than what is in use: a host using a lock has it in its
  *     own table on disk at that generation or higher
  *  6  no sector is written by two hosts: another host writes a host's area only after
@@ -283,6 +284,9 @@ void sim_check_final(struct sim_world *w)
 			sim_violation(w, "[4] host %d: %zu lock(s) still held after healing, %s", i,
 				      lk_state_nlocks(s), first);
 		}
+		if (h->npending)
+			sim_violation(w, "[4] host %d: %zu client request(s) never answered, first %llx",
+				      i, h->npending, (unsigned long long)h->pending[0]);
 		if (lk_state_departed(s, d, LK_MAX_HOSTS))
 			sim_violation(w, "[4] host %d: a departed host was never recovered", i);
 		for (size_t k = 0; k < lk_state_nhandoffs(s); k++) {

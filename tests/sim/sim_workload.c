@@ -26,9 +26,28 @@ static const struct {
 /* Client request ids: sequence << 8 | kind << 5 | file index (renamed name: +16). */
 enum { K_ACQUIRE = 1, K_RENAME, K_PREPARE, K_COMMIT, K_ABORT };
 
+/* A new client request id, remembered until its one answer arrives. */
 static uint64_t req_id(struct sim_host *h, unsigned kind, unsigned file)
 {
-	return (++h->next_req << 8) | (kind << 5) | file;
+	uint64_t id = (++h->next_req << 8) | (kind << 5) | file;
+
+	if (h->npending < sizeof(h->pending) / sizeof(h->pending[0]))
+		h->pending[h->npending++] = id;
+	else
+		h->untracked = true;
+	return id;
+}
+
+/* The answer to request id: false if it was not outstanding (answered twice, or never
+ * asked), unless some request could not be tracked. */
+static bool answered(struct sim_host *h, uint64_t id)
+{
+	for (size_t i = 0; i < h->npending; i++)
+		if (h->pending[i] == id) {
+			h->pending[i] = h->pending[--h->npending];
+			return true;
+		}
+	return h->untracked;
 }
 
 static const char *file_name(unsigned f)
@@ -188,6 +207,9 @@ void sim_work_reply(struct sim_world *w, int host, const struct lk_act *x)
 
 	sim_trace(w, "host %d client request %llx answered: %d", host,
 		  (unsigned long long)x->req, x->rc);
+	if (!answered(h, x->req))
+		sim_violation(w, "[4] host %d: client request %llx answered twice or unasked",
+			      host, (unsigned long long)x->req);
 	if (x->rc < 0)
 		return;
 	switch (kind) {

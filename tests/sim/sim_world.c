@@ -165,6 +165,8 @@ static void host_start(struct sim_world *w, int id)
 		abort();
 	h->st = HS_UP;
 	h->nholds = 0;
+	h->npending = 0; /* the previous incarnation's requests died with it */
+	h->untracked = false;
 	h->last_epoch = 0;
 	h->last_counter = 0;
 	memset(h->ho, 0, sizeof(h->ho));
