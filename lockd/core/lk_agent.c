@@ -763,6 +763,11 @@ static void handle_fx(struct lk_agent *a, const struct lk_fx *f, int64_t now, ui
 		if (f->host == me) {
 			struct hold *h = hold_find(a, f->path);
 
+			/* An entry that protects a hold of ours stays: persist before use. If
+			 * the cluster took the lock from us, a REVOKE (or reconcile) comes first. */
+			if (h && (h->phase == H_USED || h->phase == H_PERSISTING ||
+				  h->phase == H_COMMITTING || h->phase == H_RENAMING))
+				break;
 			if (h && h->phase == H_HO_IN)
 				hold_del(a, h);
 			unpersist(a, f->path, now);

@@ -133,10 +133,19 @@ static struct lk_gen next_gen(struct lk_state *s)
 	return (struct lk_gen){ .epoch = s->epoch, .counter = ++s->counter };
 }
 
+/*
+ * Moves (epoch, counter) past a generation handed out elsewhere. A later epoch is taken
+ * over as it is: whoever handed it out wrote it to the superblock first, so it stays
+ * unique there.
+ */
 static void see_gen(struct lk_state *s, struct lk_gen g)
 {
-	if (g.epoch == s->epoch && g.counter > s->counter)
+	if (g.epoch > s->epoch) {
+		s->epoch = g.epoch;
 		s->counter = g.counter;
+	} else if (g.epoch == s->epoch && g.counter > s->counter) {
+		s->counter = g.counter;
+	}
 }
 
 /* --- common preconditions ----------------------------------------------------------- */
