@@ -1855,6 +1855,25 @@ static void test_lk_core_settle_older_disk_generation_ignored(void **state)
 	assert_int_equal(lk_state_counter(t->s), 3);
 }
 
+/* A table entry of a later epoch (handed out in a lineage we never saw, which wrote that
+ * epoch to the superblock first) is taken over: no generation of it is reissued. */
+static void test_lk_core_settle_takes_over_later_epoch(void **state)
+{
+	struct tc *t = *state;
+	struct lk_disk_lock table[1] = { disk("x", LK_MODE_EX, LK_DISK_HELD, EPOCH + 1, 4, 0) };
+	struct lk_msg m;
+
+	grant(t, 1, "p", LK_MODE_EX);
+	member_drop(t, 2);
+	confchg(t, true);
+	m = msg_table(t, LK_MSG_SETTLED, 2, INC(2), table, 1);
+	apply(t, &m);
+	assert_int_equal(lk_state_epoch(t->s), EPOCH + 1);
+	assert_int_equal(lk_state_counter(t->s), 4);
+	expect_holds(t, "x", 2, INC(2), LK_MODE_EX, table[0].gen, true);
+	assert_gen(grant(t, 3, "y", LK_MODE_EX), EPOCH + 1, 5);
+}
+
 /* A stale disk entry revokes nobody, even an older holder met before the newer one. */
 static void test_lk_core_settle_stale_entry_revokes_nobody(void **state)
 {
@@ -3067,6 +3086,7 @@ int main(void)
 		T_READY(test_lk_core_settle_drops_holds_the_table_does_not_show),
 		T_READY(test_lk_core_settle_newer_disk_generation_wins),
 		T_READY(test_lk_core_settle_older_disk_generation_ignored),
+		T_READY(test_lk_core_settle_takes_over_later_epoch),
 		T_READY(test_lk_core_settle_stale_entry_revokes_nobody),
 		T_READY(test_lk_core_settle_compatible_entry_shares),
 		T_READY(test_lk_core_settle_skips_handoff_in_and_bad_entries),
