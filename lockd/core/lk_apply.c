@@ -193,6 +193,27 @@ static bool admit(struct ctx *c, bool new_ownership)
 /* --- configuration ------------------------------------------------------------------ */
 
 /*
+ * A pending handoff ends aborted: its files stay with the source (rewritten HELD in its
+ * table where it still holds them), the destination drops its HANDOFF_IN entries.
+ */
+static void abort_handoff(struct ctx *c, struct ho_rec *r)
+{
+	struct lk_state *s = c->s;
+
+	for (uint32_t i = 0; i < r->nfiles; i++) {
+		struct lk_lock *l = lk_find(s, r->files[i], NULL);
+		const struct lk_holder *h = l ? lk_holder_find(l, r->src) : NULL;
+
+		if (l && l->handoff_id == r->id)
+			l->handoff_id = 0;
+		if (h && h->inc == r->src_inc && lk_state_is_member(s, r->src, r->src_inc))
+			persist(c, r->src, r->src_inc, 0, l->path, NULL, LK_DISK_HELD, h, 0);
+		simple_fx(c, LK_FX_UNPERSIST, r->dst, r->dst_inc, r->files[i]);
+	}
+	ho_set_state(r, HO_ABORTED);
+}
+
+/*
  * Pending handoffs whose parties left with this configuration change. The destination
  * leaving (whatever the source did) leaves it in doubt: it may have delivered a commit
  * we never saw, so its table decides. The source leaving alone aborts it: the source
@@ -212,16 +233,8 @@ static void handoffs_after_departures(struct ctx *c)
 			ho_set_state(r, HO_IN_DOUBT);
 			continue;
 		}
-		if (lk_state_is_member(s, r->src, r->src_inc))
-			continue;
-		ho_set_state(r, HO_ABORTED);
-		for (uint32_t i = 0; i < r->nfiles; i++) {
-			struct lk_lock *l = lk_find(s, r->files[i], NULL);
-
-			if (l && l->handoff_id == r->id)
-				l->handoff_id = 0;
-			simple_fx(c, LK_FX_UNPERSIST, r->dst, r->dst_inc, r->files[i]);
-		}
+		if (!lk_state_is_member(s, r->src, r->src_inc))
+			abort_handoff(c, r);
 	}
 }
 
@@ -412,7 +425,14 @@ static void merge_disk_lock(struct ctx *c, lk_host_t host, uint64_t inc,
 			i++;
 			continue;
 		}
-		/* The disk entry is newer: o's hold was released in deliveries we missed. */
+		/* The disk entry is newer: o's hold was released in deliveries we missed. A
+		 * pending handoff of it by o cannot go on: it is aborted first. */
+		if (l->handoff_id) {
+			struct ho_rec *r = lk_ho_find(s, l->handoff_id);
+
+			if (r && r->state == HO_PENDING && r->src == o->host && r->src_inc == o->inc)
+				abort_handoff(c, r);
+		}
 		simple_fx(c, LK_FX_REVOKE, o->host, o->inc, l->path);
 		simple_fx(c, LK_FX_UNPERSIST, o->host, o->inc, l->path);
 		lk_holder_del(l, o);
@@ -1012,15 +1032,7 @@ static void apply_ho_abort(struct ctx *c)
 	case HO_NONE:
 		break;
 	}
-	for (uint32_t i = 0; i < r->nfiles; i++) {
-		struct lk_lock *l = lk_find(s, r->files[i], NULL);
-		const struct lk_holder *h = lk_holder_find(l, r->src);
-
-		l->handoff_id = 0;
-		persist(c, r->src, r->src_inc, 0, l->path, NULL, LK_DISK_HELD, h, 0);
-		simple_fx(c, LK_FX_UNPERSIST, r->dst, r->dst_inc, l->path);
-	}
-	ho_set_state(r, HO_ABORTED);
+	abort_handoff(c, r);
 	reply(c, 0);
 	lk_ho_prune(s);
 }

@@ -148,7 +148,10 @@ int main(int argc, char **argv)
 
 			if (read(fds[j], &f, sizeof(f)) != sizeof(f) || waitpid(pids[j], &st, 0) < 0 ||
 			    !WIFEXITED(st) || WEXITSTATUS(st)) {
-				fprintf(stderr, "vmfs-sim: worker %ld died\n", j);
+				fprintf(stderr, "vmfs-sim: worker %ld died (a crash in one of seeds %llu, "
+					"%llu, ... every %ld): find it with --jobs 1\n", j,
+					(unsigned long long)(cfg.seed + (uint64_t)j),
+					(unsigned long long)(cfg.seed + (uint64_t)j + (uint64_t)jobs), jobs);
 				f = 1;
 			}
 			close(fds[j]);
