@@ -44,6 +44,8 @@ struct hold {
 	uint64_t mod;       /* ... to be durable at this modification */
 	uint64_t ho_id;
 	uint64_t rename_req; /* client rename answered once the new name is durable */
+	bool committing;     /* our commit of handoff ho_id is in flight: never back in use
+			      * unless it was aborted */
 	bool reacquire;     /* an acquire arrived while releasing */
 	enum lk_mode want;
 };
@@ -244,6 +246,9 @@ static struct hold *hold_new(struct lk_agent *a, const char *path, enum hphase p
 static void hold_del(struct lk_agent *a, struct hold *h)
 {
 	size_t i = (size_t)(h - a->holds);
+
+	if (h->rename_req) /* renamed, but the hold went before the new name was durable */
+		client_reply(a, h->rename_req, -EIO, h->path, h->gen, 0, 0);
 
 	free(h->path);
 	free(h->wait);
@@ -537,9 +542,15 @@ static void hold_let_go(struct lk_agent *a, struct hold *h)
 	}
 }
 
-/* Clients may use the hold from now on; with no client left, it goes at once. */
+/* Clients may use the hold from now on; with no client left, it goes at once. A hold
+ * whose commit to another host is in flight is not used again. */
 static void hold_usable(struct lk_agent *a, struct hold *h, uint64_t wall_ms)
 {
+	if (h->committing) {
+		h->phase = H_COMMITTING;
+		hold_answer(a, h, -EBUSY, a->cfg.host, h->gen);
+		return;
+	}
 	h->phase = H_USED;
 	hold_answer(a, h, 0, 0, (struct lk_gen){ 0 });
 	if (h->rename_req) {
@@ -575,10 +586,29 @@ static void fx_persist(struct lk_agent *a, const struct lk_fx *f, int64_t now, u
 	h = hold_find(a, f->old_path ? f->old_path : f->path);
 	if (h && (h->phase == H_RELEASING || h->phase == H_UNPERSISTING))
 		return; /* we are letting go of it: its entry stays off the disk */
+	if (!a->lease.valid) {
+		/* Without a lease nothing is persisted, so nothing may be used: a recovery of
+		 * this incarnation writes and keeps nothing (lk_agent.h). Give grants back. */
+		if (r && r->kind == R_RENAME)
+			client_reply(a, r->client_req, -EAGAIN, f->path, f->gen, 0, 0);
+		if (r)
+			req_del(a, r);
+		if (f->disk_state == LK_DISK_HANDOFF_IN || f->old_path)
+			return;
+		if (!h)
+			h = hold_new(a, f->path, H_UNPERSISTING);
+		hold_answer(a, h, -EAGAIN, 0, (struct lk_gen){ 0 });
+		h->reacquire = false;
+		hold_let_go(a, h);
+		return;
+	}
 	if (r) {
-		/* A grant or a rename: answered through the hold once durable. */
+		/* A grant or a rename: answered through the hold once durable (a rename of a
+		 * file closed meanwhile is answered now; what it renamed is given back). */
 		if (r->kind == R_RENAME && h)
 			h->rename_req = r->client_req;
+		else if (r->kind == R_RENAME)
+			client_reply(a, r->client_req, 0, f->path, f->gen, 0, 0);
 		req_del(a, r);
 	}
 	if (i < 0) {
@@ -702,7 +732,9 @@ static void on_reply(struct lk_agent *a, const struct lk_fx *f, uint64_t wall_ms
 		}
 		break;
 	case R_RENAME:
-		if (h && h->phase == H_RENAMING) {
+		if (h && h->phase == H_RENAMING && h->committing) {
+			h->phase = H_COMMITTING; /* refused, but our commit of it is in flight */
+		} else if (h && h->phase == H_RENAMING) {
 			h->phase = H_USED; /* refused: the old name is ours again */
 			if (h->refs == 0)
 				hold_let_go(a, h);
@@ -842,10 +874,8 @@ static void recon_lock(void *arg, const char *path, const struct lk_lock_view *v
 	}
 }
 
-static void reconcile(struct lk_agent *a, int64_t now, uint64_t wall_ms)
+static void reconcile_holds(struct lk_agent *a, int64_t now)
 {
-	struct recon rc = { .a = a, .now = now, .wall_ms = wall_ms };
-
 	if (!ready(a) || a->fenced)
 		return;
 	for (size_t i = 0; i < a->nholds;) {
@@ -857,7 +887,10 @@ static void reconcile(struct lk_agent *a, int64_t now, uint64_t wall_ms)
 			const struct ho_rec *r = lk_state_handoff_by_id(a->st, h->ho_id);
 			bool open = r && (r->state == HO_PENDING || r->state == HO_IN_DOUBT);
 
-			if (h->phase == H_COMMITTING && held && (!r || r->state == HO_ABORTED)) {
+			/* Still ours once the handoff is over (aborted; or committed, and what we
+			 * hold now is a later grant): back in use. */
+			if (h->phase == H_COMMITTING && held && !open) {
+				h->committing = false;
 				h->phase = H_USED;
 				if (h->refs == 0)
 					hold_let_go(a, h);
@@ -885,6 +918,15 @@ static void reconcile(struct lk_agent *a, int64_t now, uint64_t wall_ms)
 		}
 		i++;
 	}
+}
+
+static void reconcile(struct lk_agent *a, int64_t now, uint64_t wall_ms)
+{
+	struct recon rc = { .a = a, .now = now, .wall_ms = wall_ms };
+
+	if (!ready(a) || a->fenced)
+		return;
+	reconcile_holds(a, now);
 	lk_state_foreach(a->st, recon_lock, &rc);
 	/* A committed handoff to us whose DURABLE a replaced replica never applied. */
 	for (size_t i = 0; i < lk_state_nhandoffs(a->st); i++) {
@@ -1126,6 +1168,9 @@ void lk_agent_deliver(struct lk_agent *a, const struct lk_msg *m, int64_t now, u
 	}
 	if ((m->type == LK_MSG_SETTLED || m->type == LK_MSG_RECOVERED) && m->from == a->cfg.host)
 		reset = true;
+	/* Our holds against the replica after every message (they are few); the replica's
+	 * locks against our holds only after the messages that can change them wholesale. */
+	reconcile_holds(a, now);
 	switch (m->type) {
 	case LK_MSG_CONFCHG:
 	case LK_MSG_SNAPSHOT:
@@ -1510,14 +1555,20 @@ void lk_agent_ho_commit(struct lk_agent *a, uint64_t req, uint64_t id, int64_t n
 		client_reply(a, req, -EIO, NULL, (struct lk_gen){ 0 }, id, 0);
 		return;
 	}
-	/* Drain and fence the source's use of every file before the commit is sent. */
-	for (uint32_t i = 0; r && r->src == a->cfg.host && i < r->nfiles; i++) {
+	/* Drain and fence the source's use of every file before the commit is sent (only a
+	 * pending handoff of ours moves anything; a repeat is answered without touching). */
+	for (uint32_t i = 0; r && r->state == HO_PENDING && r->src == a->cfg.host &&
+			     r->src_inc == a->cfg.inc && i < r->nfiles; i++) {
 		struct hold *h = hold_find(a, r->files[i]);
 
-		if (h && h->phase == H_USED) {
+		if (!h || h->phase == H_RELEASING || h->phase == H_UNPERSISTING ||
+		    h->phase == H_HO_IN)
+			continue;
+		h->committing = true;
+		h->ho_id = id;
+		if (h->phase == H_USED)
 			h->phase = H_COMMITTING;
-			h->ho_id = id;
-		}
+		/* persisting or renaming: it becomes COMMITTING, not USED, when that ends */
 	}
 	q = req_add(a, R_COMMIT, req, NULL, NULL, id);
 	send_request(a, q, LK_MODE_NONE, wall_ms);
@@ -1566,8 +1617,10 @@ void lk_agent_free(struct lk_agent *a)
 	for (size_t i = 0; i < a->nacts; i++)
 		lk_act_free(a->acts[i]);
 	free(a->acts);
-	while (a->nholds)
+	while (a->nholds) {
+		a->holds[0].rename_req = 0; /* nobody is left to answer */
 		hold_del(a, &a->holds[0]);
+	}
 	free(a->holds);
 	while (a->nreqs)
 		req_del(a, &a->reqs[0]);
