@@ -547,9 +547,14 @@ static void hold_let_go(struct lk_agent *a, struct hold *h)
 static void hold_usable(struct lk_agent *a, struct hold *h, uint64_t wall_ms)
 {
 	if (h->committing) {
-		h->phase = H_COMMITTING;
-		hold_answer(a, h, -EBUSY, a->cfg.host, h->gen);
-		return;
+		const struct ho_rec *r = lk_state_handoff_by_id(a->st, h->ho_id);
+
+		if (r && (r->state == HO_PENDING || r->state == HO_IN_DOUBT)) {
+			h->phase = H_COMMITTING;
+			hold_answer(a, h, -EBUSY, a->cfg.host, h->gen);
+			return;
+		}
+		h->committing = false; /* that handoff is over */
 	}
 	h->phase = H_USED;
 	hold_answer(a, h, 0, 0, (struct lk_gen){ 0 });
