@@ -1014,6 +1014,58 @@ static void test_lk_agent_rename_refused_gives_old_name_back(void **st)
 	assert_true(using(c, 2, "vm1/b.img"));
 }
 
+/* Delivers the oldest message not yet delivered to every host in the configuration. */
+static void deliver_one(struct cl *c)
+{
+	collect(c);
+	for (size_t i = 0; i < c->nlog; i++) {
+		struct rec *r = c->log[i];
+
+		if (r->taken || r->x->type != LK_ACT_SEND)
+			continue;
+		r->taken = true;
+		for (lk_host_t h = 1; h <= c->nhosts; h++)
+			if (c->up[h])
+				lk_agent_deliver(c->a[h], r->x->msg, c->now, wall(c));
+		collect(c);
+		return;
+	}
+	fail_msg("no message to deliver");
+}
+
+/* A file whose commit to another host is in flight is never used again by the source,
+ * even when a rename sent just before is refused meanwhile. */
+static void test_lk_agent_commit_in_flight_not_used_after_refused_rename(void **st)
+{
+	struct cl *c = *st;
+	const char *files[1] = { "vm1/a.img" };
+	uint64_t id;
+
+	at(c, T0 + 100);
+	hold(c, 1, 1, "vm1/a.img", LK_MODE_EX);
+	lk_agent_ho_prepare(c->a[1], 2, 2, files, 1, c->now, wall(c));
+	pump(c);
+	id = reply_of(c, 1, 2)->x->handoff_id;
+	assert_true(id != 0);
+	tables_done(c, 1, 0);
+	tables_done(c, 2, 0);
+	assert_true(using(c, 1, "vm1/a.img"));
+
+	at(c, T0 + 200);
+	lk_agent_rename(c->a[1], 3, "vm1/a.img", "vm1/b.img", c->now, wall(c));
+	lk_agent_ho_commit(c->a[1], 4, id, c->now, wall(c));
+	assert_false(using(c, 1, "vm1/a.img"));
+	deliver_one(c); /* the rename: refused, the file is in a pending handoff */
+	expect_reply(c, 1, 3, -EBUSY);
+	assert_false(using(c, 1, "vm1/a.img"));
+	pump(c); /* the commit moves it */
+	assert_false(using(c, 1, "vm1/a.img"));
+	tables_done(c, 2, 0);
+	pump(c);
+	assert_true(using(c, 2, "vm1/a.img"));
+	expect_reply(c, 1, 4, 0);
+}
+
 /* --- coordinator watch ---------------------------------------------------------------- */
 
 #define DEPART (T0 + 1000) /* host 2 leaves; host 1 (coordinator) stays, quorate */
@@ -1298,6 +1350,7 @@ int main(void)
 		T_ONE(test_lk_agent_rename_unused_until_new_entry_durable),
 		T_ONE(test_lk_agent_rename_to_local_hold_eexist),
 		T_TWO(test_lk_agent_rename_refused_gives_old_name_back),
+		T_TWO(test_lk_agent_commit_in_flight_not_used_after_refused_rename),
 		/* coordinator watch */
 		T_TWO(test_lk_agent_coordinator_fences_expired_host),
 		T_TWO(test_lk_agent_coordinator_failed_fence_no_recovered),
