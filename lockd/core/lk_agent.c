@@ -843,12 +843,6 @@ static bool self_unsettled(const struct lk_agent *a)
 	return false;
 }
 
-struct recon {
-	struct lk_agent *a;
-	int64_t now;
-	uint64_t wall_ms;
-};
-
 /*
  * A lock the replica says we hold but we do not use: granted in deliveries we missed, or
  * released in them. Give it back; an acquire of ours still waiting asks again after, so
@@ -857,8 +851,7 @@ struct recon {
 static void recon_lock(void *arg, const char *path, const struct lk_lock_view *v, size_t n,
 		       uint64_t ho_id)
 {
-	struct recon *rc = arg;
-	struct lk_agent *a = rc->a;
+	struct lk_agent *a = arg;
 	struct hold *h;
 
 	(void)ho_id;
@@ -927,12 +920,10 @@ static void reconcile_holds(struct lk_agent *a, int64_t now)
 
 static void reconcile(struct lk_agent *a, int64_t now, uint64_t wall_ms)
 {
-	struct recon rc = { .a = a, .now = now, .wall_ms = wall_ms };
-
 	if (!ready(a) || a->fenced)
 		return;
 	reconcile_holds(a, now);
-	lk_state_foreach(a->st, recon_lock, &rc);
+	lk_state_foreach(a->st, recon_lock, a);
 	/* A committed handoff to us whose DURABLE a replaced replica never applied. */
 	for (size_t i = 0; i < lk_state_nhandoffs(a->st); i++) {
 		const struct ho_rec *r = lk_state_handoff(a->st, i);
