@@ -214,6 +214,7 @@ struct lk_lock_view {
 	enum lk_mode mode;
 	struct lk_gen gen;
 	bool orphan; /* holder's incarnation departed and is not recovered */
+	uint64_t since_ms; /* wall clock of the grant, for admins */
 };
 struct lk_rules {
 	/* May `mode` be granted next to these holders? */

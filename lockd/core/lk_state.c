@@ -114,6 +114,7 @@ size_t lk_view(const struct lk_state *s, const struct lk_lock *l, struct lk_lock
 		out[i].mode = l->h[i].mode;
 		out[i].gen = l->h[i].gen;
 		out[i].orphan = lk_holder_orphan(s, &l->h[i]);
+		out[i].since_ms = l->h[i].since_ms;
 	}
 	return l->nh;
 }

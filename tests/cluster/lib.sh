@@ -93,8 +93,8 @@ _cl_shm_clean() {
 	local pid f
 	for pid in "$@"; do
 		[[ $pid =~ ^[0-9]+$ ]] || continue
-		for f in /dev/shm/qb-"$pid"-* /dev/shm/qb-*-"$pid"-*; do
-			[[ -e $f ]] && { rm -f -- "$f" || true; }
+		for f in /dev/shm/qb-"$pid"-* /dev/shm/qb-*-"$pid"-*; do  # libqb 2 makes directories
+			[[ -e $f ]] && { rm -rf -- "$f" || true; }
 		done
 	done
 	return 0

@@ -41,6 +41,11 @@ struct cmd_entry {
 
 extern const struct cmd_entry cmd_format_entry;
 extern const struct cmd_entry cmd_dump_entry;
+extern const struct cmd_entry cmd_status_entry;
+extern const struct cmd_entry cmd_hosts_entry;
+extern const struct cmd_entry cmd_locks_entry;
+extern const struct cmd_entry cmd_lock_entry;
+extern const struct cmd_entry cmd_break_entry;
 
 /* "vmfsadm NAME: message" on stderr. */
 __attribute__((format(printf, 2, 3))) void cmd_error(const struct cmd_entry *e,

@@ -19,6 +19,11 @@
 static const struct cmd_entry *const cmd_table[] = {
 	&cmd_format_entry,
 	&cmd_dump_entry,
+	&cmd_status_entry,
+	&cmd_hosts_entry,
+	&cmd_locks_entry,
+	&cmd_lock_entry,
+	&cmd_break_entry,
 	NULL,
 };
 
@@ -95,8 +100,9 @@ int cmd_parse_u32(const struct cmd_entry *e, const char *opt, const char *s, uin
 static void usage(FILE *f)
 {
 	fputs("usage: vmfsadm [-h] COMMAND [ARGS]\n\n"
-	      "Administers the lock volume of a vmfs datastore, directly on the shared\n"
-	      "storage (no daemon needed).\n\ncommands:\n",
+	      "Administers a vmfs datastore: format and dump read the lock volume directly\n"
+	      "on the shared storage (no daemon needed); the other commands ask this host's\n"
+	      "vmfs-lockd (-c CONFIG, else $VMFS_CONFIG, else /etc/vmfs/vmfs.conf).\n\ncommands:\n",
 	      f);
 	for (const struct cmd_entry *const *e = cmd_table; *e; e++)
 		fprintf(f, "  %-8s %s\n", (*e)->name, (*e)->summary);

@@ -1,0 +1,266 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vmfslock.c - libvmfslock (contract: vmfslock.h, protocol: lockd/ipc/lki_proto.h).
+ *
+ * One libqb IPC connection per handle; a mutex keeps one request in flight. A request
+ * is a JSON object; its response comes back on the same connection in order, an event
+ * on the event channel at any time.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <qb/qbipcc.h>
+
+#include "lockd/client/vmfslock.h"
+#include "lockd/ipc/lki_proto.h"
+
+struct vmfslock {
+	struct vmfs_conf conf;
+	qb_ipcc_connection_t *conn;
+	pthread_mutex_t mu;
+	int64_t seq;
+	char *buf; /* LKI_MAX_MSG bytes, for responses */
+};
+
+int vmfslock_connect(const char *config, struct vmfslock **out, char *err, size_t errlen)
+{
+	struct vmfslock *c = calloc(1, sizeof(*c));
+	char name[64];
+	int rc;
+
+	if (!c) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	rc = vmfs_conf_load(vmfs_conf_path(config), &c->conf, err, errlen);
+	if (rc < 0)
+		goto out_free;
+	c->buf = malloc(LKI_MAX_MSG);
+	if (!c->buf) {
+		snprintf(err, errlen, "out of memory");
+		rc = -ENOMEM;
+		goto out_free;
+	}
+	vmfs_conf_ipc_name(&c->conf, name, sizeof(name));
+	c->conn = qb_ipcc_connect(name, LKI_MAX_MSG);
+	if (!c->conn) {
+		rc = -errno ? -errno : -ENOTCONN;
+		snprintf(err, errlen, "vmfs-lockd is not running (no IPC service %s for run_dir %s "
+			 "of %s)", name, c->conf.run_dir, c->conf.path);
+		rc = -ENOTCONN;
+		goto out_free;
+	}
+	pthread_mutex_init(&c->mu, NULL);
+	*out = c;
+	return 0;
+out_free:
+	free(c->buf);
+	free(c);
+	return rc;
+}
+
+void vmfslock_close(struct vmfslock *c)
+{
+	if (!c)
+		return;
+	qb_ipcc_disconnect(c->conn);
+	pthread_mutex_destroy(&c->mu);
+	free(c->buf);
+	free(c);
+}
+
+const struct vmfs_conf *vmfslock_conf(const struct vmfslock *c)
+{
+	return &c->conf;
+}
+
+static const char *under(const char *path, const char *root)
+{
+	size_t n = strlen(root);
+
+	if (n == 1 && root[0] == '/')
+		return path + 1;
+	if (strncmp(path, root, n) == 0 && path[n] == '/')
+		return path + n + 1;
+	return NULL;
+}
+
+int vmfslock_name(const struct vmfs_conf *conf, const char *path, char *out, size_t len)
+{
+	const char *rel = path;
+
+	if (path[0] == '/') {
+		rel = under(path, conf->mountpoint);
+		if (!rel)
+			rel = under(path, conf->datastore);
+		if (!rel)
+			return -EXDEV;
+	}
+	while (rel[0] == '.' && rel[1] == '/')
+		rel += 2;
+	if (!rel[0] || strlen(rel) >= len)
+		return -EINVAL;
+	strcpy(out, rel);
+	return 0;
+}
+
+/* Sends req (taken), returns the response's error and its body (*resp, may be NULL). */
+static int call(struct vmfslock *c, json_t *req, json_t **resp)
+{
+	struct qb_ipc_request_header hdr = { .id = LKI_REQUEST };
+	struct qb_ipc_response_header *rh;
+	struct iovec iov[2];
+	char *text;
+	ssize_t n;
+	int rc;
+
+	if (resp)
+		*resp = NULL;
+	if (!req)
+		return -ENOMEM;
+	pthread_mutex_lock(&c->mu);
+	json_object_set_new(req, "seq", json_integer(++c->seq));
+	text = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	if (!text) {
+		pthread_mutex_unlock(&c->mu);
+		return -ENOMEM;
+	}
+	hdr.size = (int32_t)(sizeof(hdr) + strlen(text));
+	iov[0] = (struct iovec){ &hdr, sizeof(hdr) };
+	iov[1] = (struct iovec){ text, strlen(text) };
+	n = qb_ipcc_sendv_recv(c->conn, iov, 2, c->buf, LKI_MAX_MSG, -1);
+	free(text);
+	if (n < (ssize_t)sizeof(*rh)) {
+		pthread_mutex_unlock(&c->mu);
+		return n < 0 ? ((int)n == -ENOTCONN || (int)n == -ESHUTDOWN ? -ENOTCONN : (int)n) :
+			       -EPROTO;
+	}
+	rh = (struct qb_ipc_response_header *)c->buf;
+	rc = rh->error;
+	if (resp && n > (ssize_t)sizeof(*rh))
+		*resp = json_loadb(c->buf + sizeof(*rh), (size_t)n - sizeof(*rh), 0, NULL);
+	pthread_mutex_unlock(&c->mu);
+	return rc;
+}
+
+static const char *mode_word(enum vmfslock_mode m)
+{
+	return m == VMFSLOCK_SH ? "sh" : m == VMFSLOCK_MW ? "mw" : m == VMFSLOCK_EX ? "ex" : "?";
+}
+
+static void read_gen(json_t *arr, struct vmfslock_gen *g)
+{
+	json_int_t e = 0, n = 0;
+
+	json_unpack(arr, "[II]", &e, &n);
+	g->epoch = (uint32_t)e;
+	g->counter = (uint64_t)n;
+}
+
+int vmfslock_acquire(struct vmfslock *c, const char *name, enum vmfslock_mode mode,
+		     uint32_t wait_ms, struct vmfslock_gen *gen, struct vmfslock_holder *holder)
+{
+	json_t *resp = NULL;
+	int rc = call(c, json_pack("{s:s, s:s, s:s, s:I}", "op", "acquire", "path", name, "mode",
+				   mode_word(mode), "wait_ms", (json_int_t)wait_ms), &resp);
+
+	if (rc == 0 && gen)
+		read_gen(json_object_get(resp, "gen"), gen);
+	if (rc == -EBUSY && holder) {
+		json_int_t h = 0;
+		const char *hm = "", *hn = "";
+		int local = 0;
+
+		memset(holder, 0, sizeof(*holder));
+		json_unpack(resp, "{s?I, s?s, s?s, s?b}", "holder", &h, "holder_mode", &hm,
+			    "holder_name", &hn, "local", &local);
+		holder->host = (uint32_t)h;
+		holder->local = local;
+		snprintf(holder->mode, sizeof(holder->mode), "%s", hm);
+		snprintf(holder->name, sizeof(holder->name), "%s", hn);
+		read_gen(json_object_get(resp, "holder_gen"), &holder->gen);
+	}
+	json_decref(resp);
+	return rc;
+}
+
+int vmfslock_release(struct vmfslock *c, const char *name)
+{
+	return call(c, json_pack("{s:s, s:s}", "op", "release", "path", name), NULL);
+}
+
+int vmfslock_break(struct vmfslock *c, const char *name, char *why, size_t len)
+{
+	json_t *resp = NULL;
+	const char *w = "";
+	int rc = call(c, json_pack("{s:s, s:s}", "op", "break", "path", name), &resp);
+
+	if (why) {
+		json_unpack(resp, "{s?s}", "why", &w);
+		snprintf(why, len, "%s", w);
+	}
+	json_decref(resp);
+	return rc;
+}
+
+int vmfslock_query(struct vmfslock *c, const char *what, const char *path, json_t **result)
+{
+	json_t *req = json_pack("{s:s}", "op", what), *resp = NULL;
+	int rc;
+
+	if (req && path)
+		json_object_set_new(req, "path", json_string(path));
+	rc = call(c, req, &resp);
+	*result = NULL;
+	if (rc == 0) {
+		*result = json_incref(json_object_get(resp, "result"));
+		if (!*result)
+			rc = -EPROTO;
+	}
+	json_decref(resp);
+	return rc;
+}
+
+int vmfslock_events(struct vmfslock *c)
+{
+	return call(c, json_pack("{s:s}", "op", "events"), NULL);
+}
+
+int vmfslock_event_fd(struct vmfslock *c)
+{
+	int32_t fd = -1;
+
+	return qb_ipcc_fd_get(c->conn, &fd) == 0 ? fd : -ENOTCONN;
+}
+
+int vmfslock_event_next(struct vmfslock *c, struct vmfslock_event *ev, int timeout_ms)
+{
+	char buf[4096];
+	const char *type = "", *text = "";
+	json_int_t until = 0;
+	json_t *o;
+	ssize_t n = qb_ipcc_event_recv(c->conn, buf, sizeof(buf), timeout_ms);
+
+	if (n == -ETIMEDOUT || n == -EAGAIN)
+		return -ETIMEDOUT;
+	if (n < (ssize_t)sizeof(struct qb_ipc_response_header))
+		return n < 0 ? -ENOTCONN : -EPROTO;
+	o = json_loadb(buf + sizeof(struct qb_ipc_response_header),
+		       (size_t)n - sizeof(struct qb_ipc_response_header), 0, NULL);
+	if (!o || json_unpack(o, "{s:s, s?s, s?s, s?I}", "event", &type, "why", &text, "path",
+			      &text, "valid_until_ms", &until) < 0) {
+		json_decref(o);
+		return -EPROTO;
+	}
+	memset(ev, 0, sizeof(*ev));
+	ev->type = strcmp(type, "fenced") == 0 ? VMFSLOCK_EV_FENCED :
+		   strcmp(type, "revoked") == 0 ? VMFSLOCK_EV_REVOKED : VMFSLOCK_EV_LEASE;
+	snprintf(ev->text, sizeof(ev->text), "%s", text);
+	ev->valid_until_ms = until;
+	json_decref(o);
+	return 0;
+}

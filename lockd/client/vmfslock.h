@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vmfslock.h - libvmfslock: the client side of vmfs-lockd, for vmfsd, vmfsadm,
+ * vmfs-handoff and migration tooling.
+ *
+ * A client finds its host's daemon through vmfs.conf (the run_dir names the IPC
+ * service), so `-c CONFIG` means the same to every program. Lock names are paths relative
+ * to the datastore root; vmfslock_name() turns an absolute path under the mount point (or
+ * the datastore directory) into one.
+ *
+ * Every call returns 0 or -errno and is safe from several threads (one request at a time
+ * per connection). Errors a caller shows to an admin:
+ *   -ENOTCONN   daemon not running (connect), or no quorum (acquire)
+ *   -EBUSY      held elsewhere in a conflicting mode: *holder says by whom
+ *   -EAGAIN     the cluster is synchronising or recovering a host: try again
+ *   -EPERM      not root and not in group vmfs (acquire, release, break)
+ *   -ENOLINK    this host was fenced while the request was in flight
+ *   -EINVAL     bad path or mode; -ENOENT release of a lock not held
+ * What the connection holds is released by the daemon when it closes or the process dies.
+ */
+#ifndef VMFS_VMFSLOCK_H
+#define VMFS_VMFSLOCK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "lockd/conf/vmfs_conf.h"
+
+struct vmfslock;
+
+#define VMFSLOCK_NAME_MAX 527 /* bytes of a lock name (LK_PATH_MAX) */
+
+enum vmfslock_mode {
+	VMFSLOCK_SH = 1, /* readers only */
+	VMFSLOCK_MW = 2, /* multi-writer */
+	VMFSLOCK_EX = 3, /* one writer host */
+};
+
+struct vmfslock_gen {
+	uint32_t epoch;
+	uint64_t counter;
+};
+
+struct vmfslock_holder {
+	uint32_t host;
+	char name[64];
+	char mode[8];            /* "ex", "sh", "mw" */
+	struct vmfslock_gen gen;
+	bool local;              /* another client of this host */
+};
+
+/* Loads the configuration (config, else $VMFS_CONFIG, else the default) and connects.
+ * err gets one line on failure. */
+int vmfslock_connect(const char *config, struct vmfslock **out, char *err, size_t errlen);
+void vmfslock_close(struct vmfslock *c);
+const struct vmfs_conf *vmfslock_conf(const struct vmfslock *c);
+
+/* Lock name of path: relative paths are names already; absolute ones must lie under the
+ * mount point or the datastore directory (-EXDEV otherwise). */
+int vmfslock_name(const struct vmfs_conf *conf, const char *path, char *out, size_t len);
+
+/* Waits up to wait_ms for a conflicting holder to go (0: do not wait). gen may be NULL;
+ * holder (may be NULL) is filled on -EBUSY. */
+int vmfslock_acquire(struct vmfslock *c, const char *name, enum vmfslock_mode mode,
+		     uint32_t wait_ms, struct vmfslock_gen *gen, struct vmfslock_holder *holder);
+int vmfslock_release(struct vmfslock *c, const char *name);
+/* Waits for recovery to free a lock whose holder's lease expired; -EBUSY while the holder
+ * lives. why (may be NULL) gets the daemon's one-line reason. */
+int vmfslock_break(struct vmfslock *c, const char *name, char *why, size_t len);
+/* "status", "hosts" or "locks" (path may be NULL): the daemon's JSON (json_decref it). */
+int vmfslock_query(struct vmfslock *c, const char *what, const char *path, json_t **result);
+
+/* --- events -------------------------------------------------------------------------- */
+enum vmfslock_event_type {
+	VMFSLOCK_EV_FENCED = 1,  /* every lock of this host is gone: fail every handle */
+	VMFSLOCK_EV_REVOKED = 2, /* path was taken away: fail its handles */
+	VMFSLOCK_EV_LEASE = 3,   /* writes allowed until valid_until_ms (CLOCK_MONOTONIC) */
+};
+struct vmfslock_event {
+	enum vmfslock_event_type type;
+	char text[600];          /* FENCED: why; REVOKED: the path */
+	int64_t valid_until_ms;  /* LEASE; 0 = no lease */
+};
+/* Subscribes this connection to events. */
+int vmfslock_events(struct vmfslock *c);
+/* A descriptor that polls readable when an event (or a hang-up) is waiting. */
+int vmfslock_event_fd(struct vmfslock *c);
+/* Next event, waiting up to timeout_ms (-1 forever): 0, -ETIMEDOUT, -ENOTCONN. */
+int vmfslock_event_next(struct vmfslock *c, struct vmfslock_event *ev, int timeout_ms);
+
+#endif

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * lki_proto.h - the local protocol between vmfs-lockd and its clients (libvmfslock),
+ * over libqb IPC (abstract unix socket + shared memory, per network namespace).
+ *
+ * Request:  qb_ipc_request_header { id = LKI_REQUEST, size } + one JSON object
+ *           { "op": OP, "seq": N, ... } of at most LKI_MAX_REQUEST bytes.
+ * Response: qb_ipc_response_header { id = LKI_RESPONSE, size, error = 0 or -errno }
+ *           + one JSON object { "seq": N, ... }. Every request gets exactly one, in order
+ *           per connection; an acquire that waits is answered when it is granted, refused
+ *           or its wait runs out.
+ * Event:    qb_ipc_response_header { id = LKI_EVENT, ... } + { "event": E, ... } on the
+ *           event channel, for connections that asked with op "events":
+ *             "fenced"  { "why" }           every lock of this host is gone
+ *             "revoked" { "path" }          this lock was taken away
+ *             "lease"   { "valid_until_ms" } CLOCK_MONOTONIC ms; 0: no lease
+ *
+ * Ops (W = needs root or group vmfs; the rest anyone may ask):
+ *   acquire W { path, mode: "ex"|"sh"|"mw", wait_ms }  -> { gen: [epoch, counter] }
+ *             -EBUSY: { holder, holder_mode, holder_gen, holder_name };
+ *             -ENOTCONN no quorum; -EAGAIN cluster not ready (after wait_ms)
+ *   release W { path }            -ENOENT when this connection does not hold it
+ *   break   W { path }            -EBUSY while the holder's lease lives
+ *   status, hosts, locks { path? }, events
+ * A malformed or oversized request ends that connection (logged); nothing else changes.
+ */
+#ifndef VMFS_LKI_PROTO_H
+#define VMFS_LKI_PROTO_H
+
+#define LKI_REQUEST 1
+#define LKI_RESPONSE 2
+#define LKI_EVENT 3
+#define LKI_MAX_REQUEST 4096u
+#define LKI_MAX_MSG (1024u * 1024u) /* libqb buffer size; a response never exceeds it */
+
+#endif

@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * cmd_lock.c - `vmfsadm lock PATH -- COMMAND`: runs COMMAND while this host holds the
+ * cluster lock on PATH, like flock(1). The lock belongs to vmfsadm's connection to
+ * vmfs-lockd: if vmfsadm dies, the daemon releases it. If the lock is taken away while
+ * COMMAND runs (this host fenced, or the lock recovered), COMMAND gets SIGTERM and
+ * vmfsadm exits 70.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tools/vmfsadm/live.h"
+
+#define EXIT_LOST 70
+
+static int parse_mode(const char *s, enum vmfslock_mode *m)
+{
+	if (!s || strcmp(s, "ex") == 0)
+		*m = VMFSLOCK_EX;
+	else if (strcmp(s, "sh") == 0)
+		*m = VMFSLOCK_SH;
+	else if (strcmp(s, "mw") == 0)
+		*m = VMFSLOCK_MW;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+/* Runs argv until it exits; SIGTERM to it when the lock is lost. Its exit status. */
+static int run(const struct cmd_entry *e, struct vmfslock *c, const char *name, char **argv)
+{
+	struct vmfslock_event ev;
+	int status, fd = vmfslock_event_fd(c);
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		cmd_error(e, "fork: %s", strerror(errno));
+		return CMD_EXIT_FAIL;
+	}
+	if (pid == 0) {
+		execvp(argv[0], argv);
+		fprintf(stderr, "vmfsadm lock: %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		pid_t w = waitpid(pid, &status, WNOHANG);
+
+		if (w == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		if (vmfslock_event_next(c, &ev, 0) == -ENOTCONN) {
+			cmd_error(e, "%s: vmfs-lockd went away: the lock is lost; stopping %s", name,
+				  argv[0]);
+		} else if (ev.type == VMFSLOCK_EV_FENCED ||
+			   (ev.type == VMFSLOCK_EV_REVOKED && strcmp(ev.text, name) == 0)) {
+			cmd_error(e, "%s: lock lost (%s); stopping %s", name,
+				  ev.type == VMFSLOCK_EV_FENCED ? ev.text : "taken away", argv[0]);
+		} else {
+			continue;
+		}
+		kill(pid, SIGTERM);
+		waitpid(pid, &status, 0);
+		return EXIT_LOST;
+	}
+}
+
+static int lock_exec(const struct cmd_entry *self, const struct cmd_args *a)
+{
+	char name[VMFSLOCK_NAME_MAX + 1];
+	struct vmfslock_holder holder;
+	struct vmfslock_gen gen;
+	enum vmfslock_mode mode;
+	struct vmfslock *c;
+	uint32_t wait_s = 0;
+	int rc;
+
+	if (parse_mode(a->opt['m'], &mode) < 0) {
+		cmd_error(self, "--mode '%s': must be ex, sh or mw", a->opt['m']);
+		return CMD_EXIT_USAGE;
+	}
+	if (a->opt['w'] && cmd_parse_u32(self, "--wait", a->opt['w'], 0, 86400, &wait_s) < 0)
+		return CMD_EXIT_USAGE;
+	rc = live_connect(self, a, &c);
+	if (rc)
+		return rc;
+	if (live_name(self, c, a->argv[0], name, sizeof(name)) < 0) {
+		vmfslock_close(c);
+		return CMD_EXIT_USAGE;
+	}
+	rc = vmfslock_events(c);
+	if (!rc)
+		rc = vmfslock_acquire(c, name, mode, wait_s * 1000, &gen, &holder);
+	if (rc == -EBUSY) {
+		cmd_error(self, "%s is held by %s%s(host %u) in mode %s, generation %u:%llu",
+			  name, holder.local ? "another process on this host, " : "",
+			  holder.name[0] ? holder.name : "host", holder.host, holder.mode,
+			  holder.gen.epoch, (unsigned long long)holder.gen.counter);
+		vmfslock_close(c);
+		return LIVE_EXIT_TEMPFAIL;
+	}
+	if (rc) {
+		vmfslock_close(c);
+		return live_fail(self, rc, name);
+	}
+	if (a->opt['v'])
+		fprintf(stderr, "vmfsadm lock: %s held, generation %u:%llu\n", name, gen.epoch,
+			(unsigned long long)gen.counter);
+	rc = run(self, c, name, a->argv + 1);
+	vmfslock_release(c, name);
+	vmfslock_close(c);
+	return rc;
+}
+
+static const struct option lock_longopts[] = {
+	LIVE_CONFIG_OPT,
+	{ "mode", required_argument, NULL, 'm' },
+	{ "wait", required_argument, NULL, 'w' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ NULL, 0, NULL, 0 },
+};
+
+const struct cmd_entry cmd_lock_entry = {
+	.name = "lock",
+	.summary = "run a command while holding a cluster lock (like flock(1))",
+	.usage = "[-c CONFIG] [--mode ex|sh|mw] [--wait SECONDS] PATH -- COMMAND [ARGS]",
+	.help = LIVE_CONFIG_HELP
+		"  -m, --mode MODE             ex (default), sh or mw\n"
+		"  -w, --wait SECONDS          wait this long for a holder to let go (default 0)\n"
+		"  -v, --verbose               say when the lock is held, and its generation\n",
+	.notes = "Exit status: COMMAND's; 75 when PATH is held elsewhere (the holder is named);\n"
+		 "69 without quorum or without vmfs-lockd; 77 without permission; 70 when the\n"
+		 "lock was lost while COMMAND ran (it gets SIGTERM).\n",
+	.optstring = "c:m:w:v",
+	.longopts = lock_longopts,
+	.min_args = 2,
+	.max_args = 4096,
+	.exec = lock_exec,
+};
