@@ -37,6 +37,8 @@
 #define ENV_MAGIC 0x56454d56u /* "VMEV" */
 #define ENV_HELLO 1u
 #define ENV_LOCK 2u
+#define ENV_EVICT 3u
+#define EVICT_LEN (4 + 4 + 8)
 #define ENV_HDR 12u           /* magic, kind (u16), version (u16), count (u32) */
 #define HELLO_LEN (8 + 8 + 8 + 1 + 4)
 #define SEND_MAX (256u * 1024) /* a batch is flushed when it grows past this */
@@ -60,6 +62,7 @@ static uint64_t le_get(const uint8_t *p, int n)
 
 struct member {
 	uint32_t nodeid, pid;
+	bool evicted; /* its heartbeat stopped: no longer part of any configuration */
 	bool hello;
 	uint64_t inc, proposal, qseq;
 	bool quorate;
@@ -76,6 +79,8 @@ struct lkc {
 	/* CPG view and round */
 	struct member mem[LK_MAX_HOSTS];
 	uint32_t nmem;
+	struct { uint32_t nodeid, pid; } evicted[LK_MAX_HOSTS]; /* until they leave the view */
+	uint32_t nevicted;
 	bool in_view;
 	uint32_t round;
 	bool round_open;
@@ -159,6 +164,8 @@ static void round_complete(struct lkc *c)
 	for (uint32_t i = 0; i < c->nmem; i++) {
 		const struct member *x = &c->mem[i];
 
+		if (x->evicted)
+			continue;
 		if (x->proposal > ring)
 			ring = x->proposal;
 		quorate = quorate && x->quorate;
@@ -177,13 +184,15 @@ static void round_complete(struct lkc *c)
 	       quorate ? "quorate" : "NOT quorate");
 	c->cfg.cb.deliver(c->cfg.arg, &m);
 	c->nheld = 0;
-	for (size_t i = 0; i < nheld && !c->round_open; i++) {
+	for (size_t i = 0; i < nheld && !c->round_open && !c->lost; i++) {
 		c->cfg.cb.deliver(c->cfg.arg, c->held[i]);
 		lk_msg_free(c->held[i]);
 		c->held[i] = NULL;
 	}
-	/* (a round cannot open again from inside deliver: HELLOs come only from dispatch) */
-	maybe_hello(c);
+	for (size_t i = 0; i < nheld; i++)
+		lk_msg_free(c->held[i]);
+	if (!c->lost)
+		maybe_hello(c);
 }
 
 static void on_hello(struct lkc *c, uint32_t nodeid, uint32_t pid, const uint8_t *p, size_t len,
@@ -195,8 +204,8 @@ static void on_hello(struct lkc *c, uint32_t nodeid, uint32_t pid, const uint8_t
 		qb_log(LOG_WARNING, "HELLO of %u bytes from host %u ignored", (unsigned)len, nodeid);
 		return;
 	}
-	if (!x || round < c->round)
-		return; /* from a previous view or round */
+	if (!x || x->evicted || round < c->round)
+		return; /* from a previous view or round, or evicted */
 	if (round > c->round) {
 		c->round = round;
 		c->round_open = true;
@@ -211,17 +220,55 @@ static void on_hello(struct lkc *c, uint32_t nodeid, uint32_t pid, const uint8_t
 	x->qseq = le_get(p + 16, 8);
 	x->quorate = p[24] == 1;
 	for (uint32_t i = 0; i < c->nmem; i++)
-		if (!c->mem[i].hello) {
+		if (!c->mem[i].hello && !c->mem[i].evicted) {
 			maybe_hello(c);
 			return;
 		}
 	round_complete(c);
 }
 
+/*
+ * An EVICT names a member whose heartbeat stopped for host_dead while corosync still
+ * lists it (its lockd hung or was stopped). Every member drops it from the
+ * configuration at this point of the agreed order, opening a new round; the evicted
+ * process, if it ever runs again, learns it here and ends its incarnation.
+ */
+static void on_evict(struct lkc *c, uint32_t from, uint32_t from_pid, const uint8_t *p,
+		     size_t len)
+{
+	const struct member *sender = member_find(c, from, from_pid);
+	uint32_t nodeid, pid;
+	struct member *x;
+
+	if (len != EVICT_LEN || !sender || sender->evicted)
+		return;
+	nodeid = (uint32_t)le_get(p, 4);
+	pid = (uint32_t)le_get(p + 4, 4);
+	x = member_find(c, nodeid, pid);
+	if (!x || x->evicted || x->inc != le_get(p + 8, 8))
+		return;
+	qb_log(LOG_WARNING, "host %u (pid %u, incarnation %" PRIu64 ") evicted by host %u: its "
+	       "heartbeat stopped while corosync still lists it", nodeid, pid, x->inc, from);
+	if (nodeid == c->nodeid && pid == c->pid) {
+		lost(c, "evicted from the configuration: this host's heartbeat stopped renewing");
+		return;
+	}
+	x->evicted = true;
+	if (c->nevicted < LK_MAX_HOSTS) {
+		c->evicted[c->nevicted].nodeid = nodeid;
+		c->evicted[c->nevicted++].pid = pid;
+	}
+	c->round++;
+	c->round_open = true;
+	for (uint32_t i = 0; i < c->nmem; i++)
+		c->mem[i].hello = false;
+	maybe_hello(c);
+}
+
 static void on_locks(struct lkc *c, uint32_t nodeid, const uint8_t *p, size_t len,
 		     uint32_t count)
 {
-	for (uint32_t i = 0; i < count; i++) {
+	for (uint32_t i = 0; i < count && !c->lost; i++) {
 		struct lk_msg *m = NULL;
 		const char *why = NULL;
 		uint32_t rl;
@@ -282,7 +329,12 @@ static void cpg_deliver(cpg_handle_t h, const struct cpg_name *g, uint32_t nodei
 		on_hello(c, nodeid, pid, p + ENV_HDR, len - ENV_HDR, (uint32_t)le_get(p + 8, 4));
 		break;
 	case ENV_LOCK:
+		if (member_find(c, nodeid, pid) && member_find(c, nodeid, pid)->evicted)
+			break; /* an evicted process's late words */
 		on_locks(c, nodeid, p + ENV_HDR, len - ENV_HDR, (uint32_t)le_get(p + 8, 4));
+		break;
+	case ENV_EVICT:
+		on_evict(c, nodeid, pid, p + ENV_HDR, len - ENV_HDR);
 		break;
 	default:
 		qb_log(LOG_ERR, "envelope of unknown kind from host %u: dropped", nodeid);
@@ -309,8 +361,20 @@ static void cpg_confchg(cpg_handle_t h, const struct cpg_name *g,
 		       joined[i].pid);
 	c->nmem = 0;
 	for (size_t i = 0; i < nmem && c->nmem < LK_MAX_HOSTS; i++) {
-		c->mem[c->nmem++] = (struct member){ .nodeid = mem[i].nodeid, .pid = mem[i].pid };
+		bool ev = false;
+
+		for (uint32_t k = 0; k < c->nevicted; k++)
+			ev = ev || (c->evicted[k].nodeid == mem[i].nodeid &&
+				    c->evicted[k].pid == mem[i].pid);
+		c->mem[c->nmem++] = (struct member){ .nodeid = mem[i].nodeid, .pid = mem[i].pid,
+						     .evicted = ev };
 		self = self || (mem[i].nodeid == c->nodeid && mem[i].pid == c->pid);
+	}
+	for (uint32_t k = 0; k < c->nevicted;) {
+		if (member_find(c, c->evicted[k].nodeid, c->evicted[k].pid))
+			k++;
+		else
+			c->evicted[k] = c->evicted[--c->nevicted];
 	}
 	if (!self) {
 		lost(c, "this process is no longer a member of the CPG group");
@@ -430,6 +494,27 @@ static void send_hello(struct lkc *c)
 	}
 	c->hello_sent_round = round + 1;
 	c->reported_quorate = c->q_quorate;
+}
+
+int lkc_evict(struct lkc *c, lk_host_t host, uint64_t inc)
+{
+	uint8_t b[ENV_HDR + EVICT_LEN];
+
+	for (uint32_t i = 0; i < c->nmem; i++) {
+		const struct member *x = &c->mem[i];
+
+		if (x->nodeid != host || x->evicted || x->inc != inc || host == c->nodeid)
+			continue;
+		le_put(b, ENV_MAGIC, 4);
+		le_put(b + 4, ENV_EVICT, 2);
+		le_put(b + 6, LK_WIRE_VERSION, 2);
+		le_put(b + 8, 1, 4);
+		le_put(b + ENV_HDR, x->nodeid, 4);
+		le_put(b + ENV_HDR + 4, x->pid, 4);
+		le_put(b + ENV_HDR + 8, x->inc, 8);
+		return mcast(c, b, sizeof(b));
+	}
+	return -ENOENT;
 }
 
 int lkc_send(struct lkc *c, const struct lk_msg *m)
@@ -569,6 +654,24 @@ out_free:
 	return rc;
 }
 
+static void free_job(void *data)
+{
+	struct lkc *c = data;
+
+	cpg_finalize(c->cpg);
+	quorum_finalize(c->q);
+	for (size_t i = 0; i < c->nheld; i++)
+		lk_msg_free(c->held[i]);
+	free(c->held);
+	free(c->out);
+	free(c);
+}
+
+/*
+ * May be called from inside one of our callbacks (a delivery that ends the incarnation):
+ * callbacks stop at once, the handles are finalized and freed from the main loop later,
+ * once corosync's dispatch has returned.
+ */
 void lkc_close(struct lkc *c)
 {
 	int fd;
@@ -583,13 +686,9 @@ void lkc_close(struct lkc *c)
 		qb_loop_poll_del(c->cfg.loop, fd);
 	if (!c->lost)
 		cpg_leave(c->cpg, &c->group);
-	cpg_finalize(c->cpg);
-	quorum_finalize(c->q);
-	for (size_t i = 0; i < c->nheld; i++)
-		lk_msg_free(c->held[i]);
-	free(c->held);
-	free(c->out);
-	free(c);
+	c->lost = true; /* no callback from here on */
+	if (qb_loop_job_add(c->cfg.loop, QB_LOOP_LOW, c, free_job) != 0)
+		qb_log(LOG_ERR, "cannot schedule the release of the corosync handles");
 }
 
 lk_host_t lkc_nodeid(const struct lkc *c)
@@ -604,7 +703,8 @@ void lkc_view(const struct lkc *c, struct lkc_view *out)
 
 	memset(out, 0, sizeof(*out));
 	for (uint32_t i = 0; i < c->nmem; i++)
-		out->members[out->nmembers++] = c->mem[i].nodeid;
+		if (!c->mem[i].evicted)
+			out->members[out->nmembers++] = c->mem[i].nodeid;
 	out->ring = c->ring;
 	out->quorate = c->quorate;
 	out->settling = c->round_open;

@@ -13,6 +13,9 @@
  * are held and delivered after it. ring = the largest proposal, so it grows on every
  * member; quorate = every member reported quorate.
  *
+ * A member whose lockd stopped renewing while corosync still lists it is evicted the same
+ * way (lkc_evict): an agreed EVICT opens a new round without it.
+ *
  * Lock messages travel in envelopes; lkc_send queues, lkc_flush sends everything queued
  * as one multicast (batching), retrying while corosync says CS_ERR_TRY_AGAIN.
  */
@@ -52,6 +55,13 @@ int lkc_open(const struct lkc_cfg *cfg, struct lkc **out, char *err, size_t errl
 void lkc_close(struct lkc *c);
 
 lk_host_t lkc_nodeid(const struct lkc *c);
+/*
+ * Asks every member to drop host's incarnation inc from the configuration: its heartbeat
+ * stopped for host_dead while corosync still lists its process (a hung or stopped
+ * lockd). Its lease has expired by then, so it writes nothing more; the lock core then
+ * recovers it like a departed host. 0, -ENOENT (no such member), -EAGAIN, -EIO.
+ */
+int lkc_evict(struct lkc *c, lk_host_t host, uint64_t inc);
 /* Queues m for the next lkc_flush. 0, -EINVAL (unencodable), -ENOMEM. */
 int lkc_send(struct lkc *c, const struct lk_msg *m);
 void lkc_flush(struct lkc *c);

@@ -74,6 +74,7 @@ struct lkd {
 	struct lki *ipc;
 
 	struct lkd_slot slots[LK_MAX_HOSTS + 1];
+	uint64_t evicted_inc[LK_MAX_HOSTS + 1]; /* incarnation we last asked to evict */
 	bool scan_inflight;
 	int64_t next_scan;
 

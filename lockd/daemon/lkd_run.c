@@ -167,6 +167,45 @@ static void fence_incarnation(struct lkd *d, const char *why)
 		d->restart_armed = true;
 }
 
+/*
+ * A member whose heartbeat stopped for host_dead while corosync still lists it (its
+ * lockd hung or was stopped, its corosync runs): the lowest member whose heartbeat lives
+ * asks the group to evict it, so that the lock core treats it as departed and recovers
+ * its locks. Its lease expired by then (it cannot have renewed without our seeing it).
+ */
+static void evict_dead_members(struct lkd *d)
+{
+	const struct lk_state *st;
+	struct lkc_view v;
+	lk_host_t decider = 0;
+
+	if (!d->agent || !d->cl)
+		return;
+	st = lk_agent_state(d->agent);
+	if (!lk_state_have(st) || !lk_state_quorate(st))
+		return;
+	lkc_view(d->cl, &v);
+	for (uint32_t i = 0; i < v.nmembers; i++)
+		if (!d->slots[v.members[i]].dead && (!decider || v.members[i] < decider))
+			decider = v.members[i];
+	if (decider != d->host)
+		return;
+	for (uint32_t i = 0; i < v.nmembers; i++) {
+		lk_host_t h = v.members[i];
+		const struct lkd_slot *sl = &d->slots[h];
+
+		if (h == d->host || !sl->dead || sl->rc || sl->hb.state != VOL_HB_LIVE ||
+		    !lk_state_is_member(st, h, sl->hb.host_gen) ||
+		    d->evicted_inc[h] == sl->hb.host_gen)
+			continue;
+		qb_log(LOG_WARNING, "host %u is a cluster member but its heartbeat has not changed "
+		       "for %lld ms: evicting incarnation %" PRIu64, h,
+		       (long long)(lkd_now() - sl->changed_at), sl->hb.host_gen);
+		if (lkc_evict(d->cl, h, sl->hb.host_gen) == 0)
+			d->evicted_inc[h] = sl->hb.host_gen;
+	}
+}
+
 static void tick(void *data)
 {
 	struct lkd *d = data;
@@ -180,6 +219,7 @@ static void tick(void *data)
 		d->next_scan = now + d->timing.hb_interval_ms;
 		lkd_io_scan(d->io);
 	}
+	evict_dead_members(d);
 	lki_tick(d->ipc, now);
 	qb_loop_timer_add(d->loop, QB_LOOP_MED, LKD_TICK_MS * 1000000ull, d, tick,
 			  &d->tick_timer);

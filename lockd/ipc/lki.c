@@ -117,9 +117,12 @@ static void hold_del(struct client *c, struct chold *h)
 	*h = c->holds[--c->nholds];
 }
 
-/* Another connection of this host holds path in a mode that conflicts with mode? */
-static const struct chold *local_conflict(struct lki *s, const struct client *me,
-					  const char *path, enum lk_mode mode)
+/*
+ * Another connection of this host holds path, or is being granted it, in a mode that
+ * conflicts with mode? Returns that mode, or LK_MODE_NONE.
+ */
+static enum lk_mode local_conflict(struct lki *s, const struct client *me, const char *path,
+				   enum lk_mode mode)
 {
 	for (struct client *c = s->clients; c; c = c->next) {
 		const struct chold *h;
@@ -128,9 +131,13 @@ static const struct chold *local_conflict(struct lki *s, const struct client *me
 			continue;
 		h = hold_find(c, path);
 		if (h && !lk_mode_compatible(h->mode, mode))
-			return h;
+			return h->mode;
 	}
-	return NULL;
+	for (const struct pending *p = s->pending; p; p = p->next)
+		if (p->agent_req && p->c != me && !p->is_break && strcmp(p->path, path) == 0 &&
+		    !lk_mode_compatible(p->mode, mode))
+			return p->mode;
+	return LK_MODE_NONE;
 }
 
 static void release_hold(struct lki *s, struct client *c, struct chold *h)
@@ -242,7 +249,7 @@ static void ask_agent(struct lki *s, struct pending *p)
 static void try_acquire(struct lki *s, struct pending *p)
 {
 	struct client *c = p->c;
-	const struct chold *other = local_conflict(s, c, p->path, p->mode);
+	enum lk_mode other = local_conflict(s, c, p->path, p->mode);
 	struct chold *mine = hold_find(c, p->path);
 	enum lk_mode mode;
 	struct lk_gen gen;
@@ -254,7 +261,7 @@ static void try_acquire(struct lki *s, struct pending *p)
 	if (other) {
 		json_decref(p->last_info);
 		p->last_info = json_object();
-		holder_info(s, p->last_info, s->d->host, other->mode, (struct lk_gen){ 0, 0 });
+		holder_info(s, p->last_info, s->d->host, other, (struct lk_gen){ 0, 0 });
 		json_object_set_new(p->last_info, "local", json_true());
 		p->last_rc = -EBUSY;
 		return;
