@@ -362,12 +362,26 @@ static int slot_find(const struct lk_agent *a, const char *path)
 	return -1;
 }
 
+/*
+ * A free slot, preferably in a sector that is neither being written nor waiting to be:
+ * a new entry there is written at once instead of after the write in flight (an
+ * acquire right after a release would otherwise wait for the release's write).
+ */
 static int slot_free(const struct lk_agent *a)
 {
-	for (uint32_t i = 0; i < nslots(a); i++)
-		if (a->slots[i].state == VOL_E_FREE)
+	int any = -1;
+
+	for (uint32_t i = 0; i < nslots(a); i++) {
+		const struct sector *s = &a->sectors[i / VOL_SLOTS_PER_SECTOR];
+
+		if (a->slots[i].state != VOL_E_FREE)
+			continue;
+		if (!s->inflight && s->mod <= s->durable)
 			return (int)i;
-	return -1;
+		if (any < 0)
+			any = (int)i;
+	}
+	return any;
 }
 
 /* Marks the sector of slot i modified; returns the modification to wait for. */
