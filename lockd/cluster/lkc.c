@@ -696,7 +696,7 @@ lk_host_t lkc_nodeid(const struct lkc *c)
 	return c->nodeid;
 }
 
-void lkc_view(const struct lkc *c, struct lkc_view *out)
+void lkc_view(const struct lkc *c, struct lkc_view *out, bool votes)
 {
 	votequorum_handle_t vq;
 	struct votequorum_info info;
@@ -709,7 +709,7 @@ void lkc_view(const struct lkc *c, struct lkc_view *out)
 	out->quorate = c->quorate;
 	out->settling = c->round_open;
 	out->totem_seq = c->totem_seq;
-	if (votequorum_initialize(&vq, NULL) == CS_OK) {
+	if (votes && votequorum_initialize(&vq, NULL) == CS_OK) {
 		if (votequorum_getinfo(vq, 0, &info) == CS_OK) {
 			out->expected_votes = info.node_expected_votes;
 			out->total_votes = info.total_votes;

@@ -76,7 +76,8 @@ struct lkc_view {
 	uint64_t totem_seq;
 	uint32_t expected_votes, total_votes;
 };
-void lkc_view(const struct lkc *c, struct lkc_view *out);
+/* votes: also ask votequorum for expected and total votes (an IPC round trip). */
+void lkc_view(const struct lkc *c, struct lkc_view *out, bool votes);
 
 /* This host's corosync node id, without joining anything. 0 or -errno with err filled. */
 int lkc_local_nodeid(lk_host_t *id, char *err, size_t errlen);

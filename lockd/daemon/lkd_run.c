@@ -184,7 +184,7 @@ static void evict_dead_members(struct lkd *d)
 	st = lk_agent_state(d->agent);
 	if (!lk_state_have(st) || !lk_state_quorate(st))
 		return;
-	lkc_view(d->cl, &v);
+	lkc_view(d->cl, &v, false);
 	for (uint32_t i = 0; i < v.nmembers; i++)
 		if (!d->slots[v.members[i]].dead && (!decider || v.members[i] < decider))
 			decider = v.members[i];

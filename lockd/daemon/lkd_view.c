@@ -66,7 +66,7 @@ json_t *lkd_view_status(struct lkd *d)
 	const char *lease;
 
 	if (d->cl)
-		lkc_view(d->cl, &v);
+		lkc_view(d->cl, &v, true);
 	for (uint32_t i = 0; i < v.nmembers; i++)
 		json_array_append_new(members,
 				      json_pack("{s:I, s:s}", "host", (json_int_t)v.members[i],
@@ -105,15 +105,10 @@ json_t *lkd_view_status(struct lkd *d)
 	return o;
 }
 
-static bool is_member(const struct lkd *d, lk_host_t h)
+static bool in_view(const struct lkc_view *v, lk_host_t h)
 {
-	struct lkc_view v;
-
-	if (!d->cl)
-		return false;
-	lkc_view(d->cl, &v);
-	for (uint32_t k = 0; k < v.nmembers; k++)
-		if (v.members[k] == h)
+	for (uint32_t k = 0; k < v->nmembers; k++)
+		if (v->members[k] == h)
 			return true;
 	return false;
 }
@@ -145,10 +140,13 @@ json_t *lkd_view_hosts(struct lkd *d)
 	json_t *arr = json_array();
 	int64_t now = lkd_now();
 	char name[VOL_NAME_MAX + 1];
+	struct lkc_view v = { 0 };
 
+	if (d->cl)
+		lkc_view(d->cl, &v, false);
 	for (lk_host_t h = 1; arr && h <= d->vol.super.geom.max_hosts; h++) {
 		const struct lkd_slot *s = &d->slots[h];
-		bool member = is_member(d, h);
+		bool member = in_view(&v, h);
 		json_t *o;
 
 		if (!member && !s->io_rc && (s->rc == VOL_EZERO ||
