@@ -99,11 +99,17 @@ int vmfslock_name(const struct vmfs_conf *conf, const char *path, char *out, siz
 		if (!rel)
 			return -EXDEV;
 	}
+	size_t n;
+
 	while (rel[0] == '.' && rel[1] == '/')
 		rel += 2;
-	if (!rel[0] || strlen(rel) >= len)
+	n = strlen(rel);
+	while (n && rel[n - 1] == '/')
+		n--; /* a directory named with its trailing slash */
+	if (!n || n >= len)
 		return -EINVAL;
-	strcpy(out, rel);
+	memcpy(out, rel, n);
+	out[n] = 0;
 	return 0;
 }
 
@@ -136,8 +142,7 @@ static int call(struct vmfslock *c, json_t *req, json_t **resp)
 	free(text);
 	if (n < (ssize_t)sizeof(*rh)) {
 		pthread_mutex_unlock(&c->mu);
-		return n < 0 ? ((int)n == -ENOTCONN || (int)n == -ESHUTDOWN ? -ENOTCONN : (int)n) :
-			       -EPROTO;
+		return n < 0 ? -ECONNRESET : -EPROTO; /* the daemon went away */
 	}
 	rh = (struct qb_ipc_response_header *)c->buf;
 	rc = rh->error;
@@ -164,6 +169,13 @@ static void read_gen(json_t *arr, struct vmfslock_gen *g)
 int vmfslock_acquire(struct vmfslock *c, const char *name, enum vmfslock_mode mode,
 		     uint32_t wait_ms, struct vmfslock_gen *gen, struct vmfslock_holder *holder)
 {
+	return vmfslock_acquire_why(c, name, mode, wait_ms, gen, holder, NULL, 0);
+}
+
+int vmfslock_acquire_why(struct vmfslock *c, const char *name, enum vmfslock_mode mode,
+			 uint32_t wait_ms, struct vmfslock_gen *gen, struct vmfslock_holder *holder,
+			 char *why, size_t whylen)
+{
 	json_t *resp = NULL;
 	int rc = call(c, json_pack("{s:s, s:s, s:s, s:I}", "op", "acquire", "path", name, "mode",
 				   mode_word(mode), "wait_ms", (json_int_t)wait_ms), &resp);
@@ -183,6 +195,12 @@ int vmfslock_acquire(struct vmfslock *c, const char *name, enum vmfslock_mode mo
 		snprintf(holder->mode, sizeof(holder->mode), "%s", hm);
 		snprintf(holder->name, sizeof(holder->name), "%s", hn);
 		read_gen(json_object_get(resp, "holder_gen"), &holder->gen);
+	}
+	if (why && whylen) {
+		const char *w = "";
+
+		json_unpack(resp, "{s?s}", "why", &w);
+		snprintf(why, whylen, "%s", w);
 	}
 	json_decref(resp);
 	return rc;

@@ -11,10 +11,12 @@
  * Every call returns 0 or -errno and is safe from several threads (one request at a time
  * per connection). Errors a caller shows to an admin:
  *   -ENOTCONN   daemon not running (connect), or no quorum (acquire)
+ *   -ECONNRESET the daemon went away while the request was in flight
  *   -EBUSY      held elsewhere in a conflicting mode: *holder says by whom
  *   -EAGAIN     the cluster is synchronising or recovering a host: try again
  *   -EPERM      not root and not in group vmfs (acquire, release, break)
- *   -ENOLINK    this host was fenced while the request was in flight
+ *   -ENOLINK    this host was fenced while the request was in flight, or is between
+ *               incarnations
  *   -EINVAL     bad path or mode; -ENOENT release of a lock not held
  * What the connection holds is released by the daemon when it closes or the process dies.
  */
@@ -66,6 +68,10 @@ int vmfslock_name(const struct vmfs_conf *conf, const char *path, char *out, siz
  * holder (may be NULL) is filled on -EBUSY. */
 int vmfslock_acquire(struct vmfslock *c, const char *name, enum vmfslock_mode mode,
 		     uint32_t wait_ms, struct vmfslock_gen *gen, struct vmfslock_holder *holder);
+/* The same, with the daemon's one-line reason for a refusal (-EINVAL) in why. */
+int vmfslock_acquire_why(struct vmfslock *c, const char *name, enum vmfslock_mode mode,
+			 uint32_t wait_ms, struct vmfslock_gen *gen, struct vmfslock_holder *holder,
+			 char *why, size_t whylen);
 int vmfslock_release(struct vmfslock *c, const char *name);
 /* Waits for recovery to free a lock whose holder's lease expired; -EBUSY while the holder
  * lives. why (may be NULL) gets the daemon's one-line reason. */
@@ -77,7 +83,9 @@ int vmfslock_query(struct vmfslock *c, const char *what, const char *path, json_
 enum vmfslock_event_type {
 	VMFSLOCK_EV_FENCED = 1,  /* every lock of this host is gone: fail every handle */
 	VMFSLOCK_EV_REVOKED = 2, /* path was taken away: fail its handles */
-	VMFSLOCK_EV_LEASE = 3,   /* writes allowed until valid_until_ms (CLOCK_MONOTONIC) */
+	VMFSLOCK_EV_LEASE = 3,   /* the lease deadline (CLOCK_MONOTONIC ms): admit a write
+				  * only while now + io_timeout_ms < valid_until_ms, so
+				  * that it lands before the deadline (lk_timing.h) */
 };
 struct vmfslock_event {
 	enum vmfslock_event_type type;

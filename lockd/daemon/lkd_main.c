@@ -60,7 +60,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "Usage: vmfs-lockd [-f] [-c CONFIG]\n"
 		"The vmfs lock daemon: one per host, beside corosync.\n\n"
-		"  -f, --foreground   stay in the foreground and log to stderr as well\n"
+		"  -f, --foreground   do not go to the background; log to stderr as well\n"
 		"  -c, --config FILE  configuration (default: $VMFS_CONFIG, else %s)\n"
 		"  -h, --help         this text\n\n"
 		"Signals: TERM/INT release every lock and stop; USR1 writes the log blackbox\n"
@@ -83,6 +83,15 @@ static void setup_logging(const struct lkd *d)
 	qb_log_ctl(QB_LOG_BLACKBOX, QB_LOG_CONF_SIZE, 1024 * 1024);
 	qb_log_filter_ctl(QB_LOG_BLACKBOX, QB_LOG_FILTER_ADD, QB_LOG_FILTER_FILE, "*", LOG_DEBUG);
 	qb_log_ctl(QB_LOG_BLACKBOX, QB_LOG_CONF_ENABLED, QB_TRUE);
+}
+
+/* A start-up refusal: logged, and on stderr even without -f (nobody may read syslog). */
+static int refuse(const struct lkd *d, int code, const char *err)
+{
+	qb_log(LOG_ERR, "%s", err);
+	if (!d->foreground)
+		fprintf(stderr, "vmfs-lockd: %s\n", err);
+	return code;
 }
 
 static void write_blackbox(const struct lkd *d)
@@ -145,6 +154,22 @@ static int read_hb(struct lkd *d, struct vol_heartbeat *hb)
 	return rc;
 }
 
+/* Without -f: into the background once every check passed (before any thread starts);
+ * the pid file, still locked, gets the daemon's pid. */
+static int daemonize(const struct lkd *d, int pidfd)
+{
+	char buf[32];
+	int n;
+
+	(void)d;
+	if (daemon(0, 0) < 0)
+		return -errno;
+	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (ftruncate(pidfd, 0) < 0 || pwrite(pidfd, buf, (size_t)n, 0) != n)
+		qb_log(LOG_WARNING, "cannot rewrite the pid file");
+	return 0;
+}
+
 /* Is someone else renewing our heartbeat slot? Watched for two of its intervals. */
 static int slot_check(struct lkd *d, char *err, size_t errlen)
 {
@@ -174,6 +199,8 @@ static int prepare(struct lkd *d, char *err, size_t errlen)
 	int rc;
 
 	rc = lkc_cluster_name(d->cluster, sizeof(d->cluster), err, errlen);
+	if (rc == -ENOENT)
+		return EX_CONFIG;
 	if (!rc)
 		rc = lkc_token_ms(&d->token_ms, err, errlen);
 	if (!rc)
@@ -270,11 +297,17 @@ static int32_t on_signal(int32_t sig, void *data)
 		write_blackbox(d);
 		return 0;
 	}
+	if (sig == SIGHUP) {
+		qb_log(LOG_NOTICE, "SIGHUP ignored: vmfs.conf is read at start only; restart to "
+		       "apply changes");
+		return 0;
+	}
 	if (d->stopping)
 		return 0;
 	qb_log(LOG_NOTICE, "signal %d: releasing every lock, then stopping", sig);
 	d->stopping = true;
 	d->stop_deadline = lkd_now() + 2 * (int64_t)d->timing.host_dead_ms;
+	lki_fenced(d->ipc, "vmfs-lockd is stopping: every lock of this host is being released");
 	lki_release_all(d->ipc);
 	stop_poll(d);
 	return 0;
@@ -325,15 +358,13 @@ int main(int argc, char **argv)
 	setup_logging(d);
 	signal(SIGPIPE, SIG_IGN);
 	pidfd = pidfile(d, err, sizeof(err));
-	if (pidfd < 0) {
-		qb_log(LOG_ERR, "%s", err);
-		return EX_UNAVAILABLE;
-	}
+	if (pidfd < 0)
+		return refuse(d, EX_UNAVAILABLE, err);
 	rc = prepare(d, err, sizeof(err));
-	if (rc) {
-		qb_log(LOG_ERR, "%s", err);
-		return rc;
-	}
+	if (rc)
+		return refuse(d, rc, err);
+	if (!d->foreground && daemonize(d, pidfd) < 0)
+		return refuse(d, EX_SOFTWARE, "cannot go to the background");
 	d->loop = qb_loop_create();
 	d->io = d->loop ? lkd_io_start(d, IO_THREADS) : NULL;
 	if (!d->io) {
@@ -341,17 +372,14 @@ int main(int argc, char **argv)
 		return EX_SOFTWARE;
 	}
 	d->ipc = lki_start(d, err, sizeof(err));
-	if (!d->ipc) {
-		qb_log(LOG_ERR, "%s", err);
-		return EX_UNAVAILABLE;
-	}
-	if (lkd_run_start(d, err, sizeof(err)) < 0) {
-		qb_log(LOG_ERR, "%s", err);
-		return EX_UNAVAILABLE;
-	}
+	if (!d->ipc)
+		return refuse(d, EX_UNAVAILABLE, err);
+	if (lkd_run_start(d, err, sizeof(err)) < 0)
+		return refuse(d, EX_UNAVAILABLE, err);
 	qb_loop_signal_add(d->loop, QB_LOOP_HIGH, SIGTERM, d, on_signal, &sh);
 	qb_loop_signal_add(d->loop, QB_LOOP_HIGH, SIGINT, d, on_signal, &sh);
 	qb_loop_signal_add(d->loop, QB_LOOP_HIGH, SIGUSR1, d, on_signal, &sh);
+	qb_loop_signal_add(d->loop, QB_LOOP_HIGH, SIGHUP, d, on_signal, &sh);
 	lkd_io_scan(d->io);
 	lkd_run_tick_start(d);
 	qb_loop_run(d->loop);

@@ -35,6 +35,7 @@ void lkd_run_actions(struct lkd *d)
 {
 	struct lk_act *acts[256];
 	const char *fenced = NULL;
+	bool violation = false;
 	char why[160];
 	size_t n;
 
@@ -76,6 +77,7 @@ void lkd_run_actions(struct lkd *d)
 					 x->type == LK_ACT_VIOLATION ? "replica invariant broken: " : "",
 					 x->why ? x->why : "lease lost");
 				fenced = why;
+				violation = violation || x->type == LK_ACT_VIOLATION;
 				lk_act_free(x);
 				break;
 			}
@@ -85,6 +87,18 @@ void lkd_run_actions(struct lkd *d)
 		lkc_flush(d->cl);
 	if (fenced) {
 		fence_incarnation(d, fenced);
+		if (violation) {
+			/* a bug, not a fault: stop for good, keep the evidence */
+			char bb[4200];
+
+			snprintf(bb, sizeof(bb), "%s/vmfs-lockd.blackbox", d->conf.run_dir);
+			qb_log(LOG_CRIT, "stopping: the replica broke its invariants; history in %s",
+			       bb);
+			qb_log_blackbox_write_to_file(bb);
+			d->stopping = true;
+			d->exit_code = 70;
+			qb_loop_stop(d->loop);
+		}
 		return;
 	}
 	if (d->agent) {

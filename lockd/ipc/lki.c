@@ -368,51 +368,49 @@ static int op_release(struct lki *s, struct client *c, int64_t seq, json_t *req)
 }
 
 struct find_lock {
+	struct lki *s;
 	const char *path;
-	bool found;
-	lk_host_t holder;
-	uint64_t inc;
-	bool orphan;
+	int rc;           /* 0 free, -EBUSY a holder lives, -EINPROGRESS all expired */
+	char *why;
+	size_t len;
 };
 
+/* Every holder of path must have an expired lease; the first that lives refuses. */
 static void find_lock_fn(void *arg, const char *path, const struct lk_lock_view *v, size_t n,
 			 uint64_t ho)
 {
 	struct find_lock *f = arg;
 
 	(void)ho;
-	if (strcmp(path, f->path) != 0 || !n)
+	if (strcmp(path, f->path) != 0)
 		return;
-	f->found = true;
-	f->holder = v[0].host;
-	f->inc = v[0].inc;
-	f->orphan = v[0].orphan;
+	for (size_t i = 0; i < n && f->rc != -EBUSY; i++) {
+		const struct lkd_slot *sl = &f->s->d->slots[v[i].host];
+
+		if (!v[i].orphan) {
+			snprintf(f->why, f->len, "%s is held by host %u, a live cluster member%s",
+				 path, v[i].host, sl->dead ? " whose heartbeat stopped: it is evicted "
+				 "and recovered without help" : " renewing its lease");
+			f->rc = -EBUSY;
+		} else if (!sl->dead) {
+			snprintf(f->why, f->len, "%s is held by host %u, which left the cluster, but "
+				 "its lease is still being renewed on disk", path, v[i].host);
+			f->rc = -EBUSY;
+		} else {
+			snprintf(f->why, f->len, "host %u's lease expired: the recovery coordinator "
+				 "frees %s", v[i].host, path);
+			f->rc = -EINPROGRESS;
+		}
+	}
 }
 
-/* 0: free now; -EBUSY with why: the holder lives; -EINPROGRESS: recovery will free it. */
+/* 0: free now; -EBUSY with why: a holder lives; -EINPROGRESS: recovery will free it. */
 static int break_check(struct lki *s, const char *path, char *why, size_t len)
 {
-	struct find_lock f = { .path = path };
-	const struct lkd_slot *sl;
+	struct find_lock f = { .s = s, .path = path, .why = why, .len = len };
 
 	lk_state_foreach(lk_agent_state(s->d->agent), find_lock_fn, &f);
-	if (!f.found)
-		return 0;
-	sl = &s->d->slots[f.holder];
-	if (!f.orphan) {
-		snprintf(why, len, "%s is held by host %u, a live cluster member%s", path, f.holder,
-			 sl->dead ? " whose heartbeat stopped: it is fenced once corosync drops it" :
-				    " renewing its lease");
-		return -EBUSY;
-	}
-	if (!sl->dead) {
-		snprintf(why, len, "%s is held by host %u, which left the cluster, but its lease "
-			 "is still being renewed on disk", path, f.holder);
-		return -EBUSY;
-	}
-	snprintf(why, len, "host %u's lease expired: the recovery coordinator frees %s", f.holder,
-		 path);
-	return -EINPROGRESS;
+	return f.rc;
 }
 
 static int op_break(struct lki *s, struct client *c, int64_t seq, json_t *req)
@@ -424,8 +422,13 @@ static int op_break(struct lki *s, struct client *c, int64_t seq, json_t *req)
 
 	if (json_unpack(req, "{s:s}", "path", &path) < 0)
 		return -EPROTO;
+	if (path_problem(path)) {
+		respond(c, seq, -EINVAL, json_pack("{s:s}", "why", path_problem(path)));
+		return 0;
+	}
 	if (!s->d->agent) {
-		respond(c, seq, -ENOTCONN, NULL);
+		respond(c, seq, -ENOLINK, json_pack("{s:s}", "why", "this host is between "
+						    "incarnations (fenced or not connected to corosync)"));
 		return 0;
 	}
 	rc = break_check(s, path, why, sizeof(why));

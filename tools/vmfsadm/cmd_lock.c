@@ -79,6 +79,7 @@ static int lock_exec(const struct cmd_entry *self, const struct cmd_args *a)
 	enum vmfslock_mode mode;
 	struct vmfslock *c;
 	uint32_t wait_s = 0;
+	char why[256] = "";
 	int rc;
 
 	if (parse_mode(a->opt['m'], &mode) < 0) {
@@ -96,14 +97,26 @@ static int lock_exec(const struct cmd_entry *self, const struct cmd_args *a)
 	}
 	rc = vmfslock_events(c);
 	if (!rc)
-		rc = vmfslock_acquire(c, name, mode, wait_s * 1000, &gen, &holder);
-	if (rc == -EBUSY) {
-		cmd_error(self, "%s is held by %s%s(host %u) in mode %s, generation %u:%llu",
-			  name, holder.local ? "another process on this host, " : "",
-			  holder.name[0] ? holder.name : "host", holder.host, holder.mode,
-			  holder.gen.epoch, (unsigned long long)holder.gen.counter);
+		rc = vmfslock_acquire_why(c, name, mode, wait_s * 1000, &gen, &holder, why,
+					  sizeof(why));
+	if (rc == -EBUSY && holder.local) {
+		cmd_error(self, "%s is held by another process on this host (host %u) in mode %s",
+			  name, holder.host, holder.mode);
 		vmfslock_close(c);
 		return LIVE_EXIT_TEMPFAIL;
+	}
+	if (rc == -EBUSY) {
+		cmd_error(self, "%s is held by host %u%s%s%s in mode %s, generation %u:%llu", name,
+			  holder.host, holder.name[0] ? " (" : "", holder.name,
+			  holder.name[0] ? ")" : "", holder.mode, holder.gen.epoch,
+			  (unsigned long long)holder.gen.counter);
+		vmfslock_close(c);
+		return LIVE_EXIT_TEMPFAIL;
+	}
+	if (rc == -EINVAL && why[0]) {
+		cmd_error(self, "%s: %s", name, why);
+		vmfslock_close(c);
+		return CMD_EXIT_USAGE;
 	}
 	if (rc) {
 		vmfslock_close(c);

@@ -40,9 +40,7 @@ int live_fail(const struct cmd_entry *e, int rc, const char *what)
 		cmd_error(e, "%s: no quorum (this host's partition is not quorate, or it lost "
 			  "corosync): nothing can be locked", what);
 		return LIVE_EXIT_UNAVAILABLE;
-	case -ESHUTDOWN:
 	case -ECONNRESET:
-	case -EPIPE:
 		cmd_error(e, "%s: vmfs-lockd went away", what);
 		return LIVE_EXIT_UNAVAILABLE;
 	case -EAGAIN:
