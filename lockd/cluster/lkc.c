@@ -107,6 +107,7 @@ struct lkc {
 	uint32_t outcount;
 	qb_loop_timer_handle retry_timer;
 	bool retry_armed;
+	bool flush_scheduled; /* a flush job is queued on the main loop */
 };
 
 static void lost(struct lkc *c, const char *why)
@@ -559,6 +560,24 @@ static void retry_flush(void *data)
 	lkc_flush(c);
 }
 
+static void flush_job(void *data)
+{
+	struct lkc *c = data;
+
+	c->flush_scheduled = false;
+	lkc_flush(c);
+}
+
+void lkc_flush_soon(struct lkc *c)
+{
+	if (c->flush_scheduled || !c->outcount || c->lost)
+		return;
+	if (qb_loop_job_add(c->cfg.loop, QB_LOOP_HIGH, c, flush_job) == 0)
+		c->flush_scheduled = true;
+	else
+		lkc_flush(c);
+}
+
 void lkc_flush(struct lkc *c)
 {
 	int rc;
@@ -657,6 +676,11 @@ out_free:
 static void free_job(void *data)
 {
 	struct lkc *c = data;
+
+	if (c->flush_scheduled) {
+		qb_loop_job_add(c->cfg.loop, QB_LOOP_LOW, c, free_job); /* after that job */
+		return;
+	}
 
 	cpg_finalize(c->cpg);
 	quorum_finalize(c->q);

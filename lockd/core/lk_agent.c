@@ -118,6 +118,8 @@ struct lk_agent {
 	struct vol_entry *slots;   /* table_sectors * VOL_SLOTS_PER_SECTOR */
 	struct sector *sectors;
 	uint64_t mod_counter;
+	bool flush_due;     /* table sectors changed: written when the driver takes actions */
+	int64_t flush_now;  /* ... judged against the lease at this time */
 
 	struct lk_lease lease;
 	bool hb_inflight;
@@ -156,9 +158,17 @@ static struct lk_act *act(struct lk_agent *a, enum lk_act_type t)
 	return x;
 }
 
+static void flush_sectors(struct lk_agent *a, int64_t now);
+
 size_t lk_agent_take(struct lk_agent *a, struct lk_act **out, size_t max)
 {
-	size_t n = a->nacts < max ? a->nacts : max;
+	size_t n;
+
+	if (a->flush_due) {
+		a->flush_due = false;
+		flush_sectors(a, a->flush_now);
+	}
+	n = a->nacts < max ? a->nacts : max;
 
 	if (!n)
 		return 0;
@@ -363,25 +373,27 @@ static int slot_find(const struct lk_agent *a, const char *path)
 }
 
 /*
- * A free slot, preferably in a sector that is neither being written nor waiting to be:
- * a new entry there is written at once instead of after the write in flight (an
- * acquire right after a release would otherwise wait for the release's write).
+ * A free slot, preferably in a sector already waiting to be written (one write carries
+ * both entries), else in a sector with no write in flight (written at once, not after
+ * the write in flight: an acquire right after a release would wait for the release's).
  */
 static int slot_free(const struct lk_agent *a)
 {
-	int any = -1;
+	int idle = -1, any = -1;
 
 	for (uint32_t i = 0; i < nslots(a); i++) {
 		const struct sector *s = &a->sectors[i / VOL_SLOTS_PER_SECTOR];
 
 		if (a->slots[i].state != VOL_E_FREE)
 			continue;
-		if (!s->inflight && s->mod <= s->durable)
+		if (!s->inflight && s->mod > s->durable)
 			return (int)i;
+		if (!s->inflight && idle < 0)
+			idle = (int)i;
 		if (any < 0)
 			any = (int)i;
 	}
-	return any;
+	return idle >= 0 ? idle : any;
 }
 
 /* Marks the sector of slot i modified; returns the modification to wait for. */
@@ -413,6 +425,17 @@ static void flush_sectors(struct lk_agent *a, int64_t now)
 		s->inflight = true;
 		s->inflight_mod = s->mod;
 	}
+}
+
+/*
+ * Table writes are issued when the driver takes the actions, not at each change: every
+ * entry changed by the events handled since (several grants of one batch of agreed
+ * messages, say) goes out in as few sector writes as possible.
+ */
+static void flush_later(struct lk_agent *a, int64_t now)
+{
+	a->flush_due = true;
+	a->flush_now = now;
 }
 
 static bool sector_durable(const struct lk_agent *a, uint32_t sector, uint64_t mod)
@@ -526,7 +549,7 @@ static void unpersist(struct lk_agent *a, const char *path, int64_t now)
 		return;
 	memset(&a->slots[i], 0, sizeof(a->slots[i]));
 	slot_touch(a, i);
-	flush_sectors(a, now);
+	flush_later(a, now);
 }
 
 static enum vol_entry_state disk_state(enum lk_disk_state d)
@@ -646,7 +669,7 @@ static void fx_persist(struct lk_agent *a, const struct lk_fx *f, int64_t now, u
 					  .handoff_id = f->handoff_id };
 	set_path(a->slots[i].path, f->path);
 	mod = slot_touch(a, i);
-	flush_sectors(a, now);
+	flush_later(a, now);
 
 	if (f->disk_state == LK_DISK_HANDOFF_IN) {
 		if (!h)
@@ -1124,7 +1147,7 @@ static void requests_maybe_lost(struct lk_agent *a)
 static void after_change(struct lk_agent *a, int64_t now, uint64_t wall_ms)
 {
 	holds_progress(a, wall_ms);
-	flush_sectors(a, now);
+	flush_later(a, now);
 	check_ack(a, now, wall_ms);
 	if (now >= a->next_hb)
 		renew(a, now, wall_ms); /* one renewal per hb_interval, failed or not */
@@ -1254,7 +1277,7 @@ void lk_agent_tick(struct lk_agent *a, int64_t now, uint64_t wall_ms)
 		if (lk_state_syncing(a->st) && lk_state_ring(a->st) == a->epoch_ring)
 			new_epoch(a, a->epoch_ring, a->epoch_for_snapshot);
 	}
-	flush_sectors(a, now);
+	flush_later(a, now);
 	coordinate(a, now);
 	handoff_timeouts(a, now, wall_ms);
 }

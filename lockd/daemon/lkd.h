@@ -69,6 +69,7 @@ struct lkd {
 	bool restart_armed;
 	int64_t deadline_sent;   /* lease deadline last told to clients */
 	bool retry_waiters;      /* something was freed: waiting acquires try again */
+	bool actions_scheduled;  /* a job will carry out the agent's actions */
 
 	struct lkd_io *io;
 	struct lki *ipc;

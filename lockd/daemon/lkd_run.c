@@ -84,7 +84,7 @@ void lkd_run_actions(struct lkd *d)
 		}
 	}
 	if (d->cl)
-		lkc_flush(d->cl);
+		lkc_flush_soon(d->cl);
 	if (fenced) {
 		fence_incarnation(d, fenced);
 		if (violation) {
@@ -118,6 +118,14 @@ void lkd_run_actions(struct lkd *d)
 
 /* --- cluster callbacks ------------------------------------------------------------------ */
 
+static void actions_job(void *data)
+{
+	struct lkd *d = data;
+
+	d->actions_scheduled = false;
+	lkd_run_actions(d);
+}
+
 static void on_deliver(void *arg, const struct lk_msg *m)
 {
 	struct lkd *d = arg;
@@ -135,7 +143,13 @@ static void on_deliver(void *arg, const struct lk_msg *m)
 		d->retry_waiters = true; /* something may have been freed or opened */
 		break;
 	}
-	lkd_run_actions(d);
+	/* once corosync's dispatch has delivered everything at hand: the grants of one
+	 * batch share their table writes and their replies' multicast */
+	if (!d->actions_scheduled &&
+	    qb_loop_job_add(d->loop, QB_LOOP_HIGH, d, actions_job) == 0)
+		d->actions_scheduled = true;
+	else if (!d->actions_scheduled)
+		lkd_run_actions(d);
 }
 
 static void on_lost(void *arg, const char *why)

@@ -31,6 +31,9 @@
 #include "lockd/ipc/lki_proto.h"
 
 #define VMFS_GROUP "vmfs"
+/* An acquire the agent has not answered after this long (it holds requests while the
+ * cluster settles a departed host) is answered -EAGAIN once its wait is over. */
+#define AGENT_PATIENCE_MS 1000
 
 /* --- clients and holds ------------------------------------------------------------------- */
 
@@ -52,6 +55,7 @@ struct pending {
 	enum lk_mode mode;
 	int64_t deadline;   /* monotonic ms: answer by then */
 	uint64_t agent_req; /* in flight with the agent, 0 when parked */
+	int64_t asked_at;   /* when agent_req was sent */
 	int last_rc;
 	json_t *last_info;  /* holder of the last -EBUSY */
 	struct pending *next;
@@ -241,6 +245,7 @@ static void holder_info(struct lki *s, json_t *info, lk_host_t h, enum lk_mode m
 static void ask_agent(struct lki *s, struct pending *p)
 {
 	p->agent_req = ++s->next_req;
+	p->asked_at = lkd_now();
 	lk_agent_acquire(s->d->agent, p->agent_req, p->path, p->mode, lkd_now(), lkd_wall());
 	lkd_run_actions(s->d);
 }
@@ -641,8 +646,16 @@ void lki_tick(struct lki *s, int64_t now)
 
 	for (p = s->pending; p; p = next) {
 		next = p->next;
-		if (!p->agent_req && now >= p->deadline)
+		if (!p->agent_req && now >= p->deadline) {
 			pending_answer(s, p);
+		} else if (p->agent_req && p->c && now >= p->deadline &&
+			   now >= p->asked_at + AGENT_PATIENCE_MS) {
+			/* the agent keeps the request (a departed host is being settled): the
+			 * client hears -EAGAIN now; a late grant is given back (no client) */
+			respond(p->c, p->seq, -EAGAIN, json_pack("{s:s}", "why", "the cluster is "
+				"settling a departed host; try again"));
+			p->c = NULL;
+		}
 	}
 	if (now >= s->next_retry) {
 		s->next_retry = now + 500; /* a freed lock is seen at once; this is the backstop */
