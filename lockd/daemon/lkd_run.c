@@ -145,10 +145,16 @@ static void on_deliver(void *arg, const struct lk_msg *m)
 	}
 	/* once corosync's dispatch has delivered everything at hand: the grants of one
 	 * batch share their table writes and their replies' multicast */
-	if (!d->actions_scheduled &&
-	    qb_loop_job_add(d->loop, QB_LOOP_HIGH, d, actions_job) == 0)
+	lkd_run_actions_soon(d);
+}
+
+void lkd_run_actions_soon(struct lkd *d)
+{
+	if (d->actions_scheduled)
+		return;
+	if (qb_loop_job_add(d->loop, QB_LOOP_HIGH, d, actions_job) == 0)
 		d->actions_scheduled = true;
-	else if (!d->actions_scheduled)
+	else
 		lkd_run_actions(d);
 }
 

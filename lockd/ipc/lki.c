@@ -68,6 +68,7 @@ struct client {
 	gid_t gid;
 	pid_t pid;
 	bool may_write, events, busy;
+	bool dropped;       /* disconnect scheduled: its requests are ignored */
 	struct chold *holds;
 	size_t nholds, capholds;
 	struct client *next;
@@ -247,7 +248,8 @@ static void ask_agent(struct lki *s, struct pending *p)
 	p->agent_req = ++s->next_req;
 	p->asked_at = lkd_now();
 	lk_agent_acquire(s->d->agent, p->agent_req, p->path, p->mode, lkd_now(), lkd_wall());
-	lkd_run_actions(s->d);
+	/* not now: the agent may answer at once, and the caller still uses p */
+	lkd_run_actions_soon(s->d);
 }
 
 /* Tries p now: local conflict, own re-acquire, or the agent. */
@@ -511,11 +513,26 @@ static const struct op {
 	{ .name = NULL },
 };
 
+static void disconnect_job(void *data)
+{
+	qb_ipcs_connection_t *conn = data;
+
+	qb_ipcs_disconnect(conn);
+	qb_ipcs_connection_unref(conn);
+}
+
+/* Ends a misbehaving client's connection once libqb is done with its request (never
+ * from inside msg_process: libqb still uses the connection after it returns). */
 static void drop(struct client *c, const char *why)
 {
+	if (c->dropped)
+		return;
 	qb_log(LOG_WARNING, "client pid %d (uid %u) disconnected: %s", (int)c->pid,
 	       (unsigned)c->uid, why);
-	qb_ipcs_disconnect(c->conn);
+	c->dropped = true;
+	qb_ipcs_connection_ref(c->conn);
+	if (qb_loop_job_add(c->s->d->loop, QB_LOOP_HIGH, c->conn, disconnect_job) != 0)
+		qb_ipcs_connection_unref(c->conn);
 }
 
 static int32_t msg_process(qb_ipcs_connection_t *conn, void *data, size_t size)
@@ -529,9 +546,10 @@ static int32_t msg_process(qb_ipcs_connection_t *conn, void *data, size_t size)
 	json_t *req;
 	int rc;
 
-	if (!c)
+	if (!c || c->dropped)
 		return 0;
-	if (size < sizeof(*hdr) || hdr->id != LKI_REQUEST || (size_t)hdr->size != size) {
+	/* libqb hands over hdr->size bytes: the size field is the message's length */
+	if (size < sizeof(*hdr) || hdr->id != LKI_REQUEST) {
 		drop(c, "malformed request header");
 		return 0;
 	}

@@ -23,6 +23,8 @@
  *   break   W { path }            -EBUSY while the holder's lease lives
  *   status, hosts, locks { path? }, events
  * A malformed or oversized request ends that connection (logged); nothing else changes.
+ * libqb delivers the number of bytes the header's size field gives: bytes sent beyond
+ * it are never read, and a size larger than what was sent makes the JSON invalid.
  */
 #ifndef VMFS_LKI_PROTO_H
 #define VMFS_LKI_PROTO_H
