@@ -107,7 +107,6 @@ struct lkc {
 	uint32_t outcount;
 	qb_loop_timer_handle retry_timer;
 	bool retry_armed;
-	bool flush_scheduled; /* a flush job is queued on the main loop */
 };
 
 static void lost(struct lkc *c, const char *why)
@@ -430,6 +429,8 @@ static int32_t on_fd(int32_t fd, int32_t revents, void *data, bool is_cpg)
 	if (c->lost)
 		return -1;
 	e = is_cpg ? cpg_dispatch(c->cpg, CS_DISPATCH_ALL) : quorum_dispatch(c->q, CS_DISPATCH_ALL);
+	if (!c->lost)
+		c->cfg.cb.batch_end(c->cfg.arg);
 	if (e != CS_OK && e != CS_ERR_TRY_AGAIN) {
 		lost(c, is_cpg ? "corosync CPG connection lost" : "corosync quorum connection lost");
 		return -1;
@@ -560,24 +561,6 @@ static void retry_flush(void *data)
 	lkc_flush(c);
 }
 
-static void flush_job(void *data)
-{
-	struct lkc *c = data;
-
-	c->flush_scheduled = false;
-	lkc_flush(c);
-}
-
-void lkc_flush_soon(struct lkc *c)
-{
-	if (c->flush_scheduled || !c->outcount || c->lost)
-		return;
-	if (qb_loop_job_add(c->cfg.loop, QB_LOOP_HIGH, c, flush_job) == 0)
-		c->flush_scheduled = true;
-	else
-		lkc_flush(c);
-}
-
 void lkc_flush(struct lkc *c)
 {
 	int rc;
@@ -677,10 +660,6 @@ static void free_job(void *data)
 {
 	struct lkc *c = data;
 
-	if (c->flush_scheduled) {
-		qb_loop_job_add(c->cfg.loop, QB_LOOP_LOW, c, free_job); /* after that job */
-		return;
-	}
 
 	cpg_finalize(c->cpg);
 	quorum_finalize(c->q);

@@ -17,8 +17,7 @@
  * way (lkc_evict): an agreed EVICT opens a new round without it.
  *
  * Lock messages travel in envelopes; lkc_send queues, lkc_flush sends everything queued
- * as one multicast (batching), retrying while corosync says CS_ERR_TRY_AGAIN;
- * lkc_flush_soon does it after the main loop's current batch of events.
+ * as one multicast (batching), retrying while corosync says CS_ERR_TRY_AGAIN.
  */
 #ifndef VMFS_LKC_H
 #define VMFS_LKC_H
@@ -36,6 +35,8 @@ struct lkc;
 struct lkc_cb {
 	/* An agreed message (the CONFCHG included), valid during the call only. */
 	void (*deliver)(void *arg, const struct lk_msg *m);
+	/* corosync's dispatch delivered everything at hand (deliveries come in batches). */
+	void (*batch_end)(void *arg);
 	/* The connection to corosync is gone (corosync died or was stopped). */
 	void (*lost)(void *arg, const char *why);
 };
@@ -66,9 +67,6 @@ int lkc_evict(struct lkc *c, lk_host_t host, uint64_t inc);
 /* Queues m for the next lkc_flush. 0, -EINVAL (unencodable), -ENOMEM. */
 int lkc_send(struct lkc *c, const struct lk_msg *m);
 void lkc_flush(struct lkc *c);
-/* Flushes once the main loop has handled the events at hand: every message queued by
- * them goes out in one multicast. */
-void lkc_flush_soon(struct lkc *c);
 
 /* What status shows: the CPG view as corosync gave it and the last agreed configuration. */
 struct lkc_view {

@@ -69,7 +69,6 @@ struct lkd {
 	bool restart_armed;
 	int64_t deadline_sent;   /* lease deadline last told to clients */
 	bool retry_waiters;      /* something was freed: waiting acquires try again */
-	bool actions_scheduled;  /* a job will carry out the agent's actions */
 
 	struct lkd_io *io;
 	struct lki *ipc;
@@ -96,9 +95,6 @@ void lkd_run_stop(struct lkd *d);
 void lkd_run_tick_start(struct lkd *d);
 /* Carries out every action the agent queued (call after each event fed to it). */
 void lkd_run_actions(struct lkd *d);
-/* The same, from the main loop once the events at hand are handled (never re-enters the
- * caller). */
-void lkd_run_actions_soon(struct lkd *d);
 /* Locks this host holds in the replica (clean shutdown waits for 0). */
 size_t lkd_run_held(const struct lkd *d);
 /* Writes our heartbeat CLEAN (only when nothing is held), synchronously. */

@@ -94,13 +94,22 @@ static int refuse(const struct lkd *d, int code, const char *err)
 	return code;
 }
 
+/* The log blackbox, and the agent's holds, table slots and sectors beside it. */
 static void write_blackbox(const struct lkd *d)
 {
 	char path[4200];
+	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/vmfs-lockd.blackbox", d->conf.run_dir);
 	qb_log_blackbox_write_to_file(path);
 	qb_log(LOG_NOTICE, "blackbox written to %s (read it with qb-blackbox)", path);
+	snprintf(path, sizeof(path), "%s/vmfs-lockd.agent", d->conf.run_dir);
+	f = d->agent ? fopen(path, "w") : NULL;
+	if (f) {
+		lk_agent_dump(d->agent, f);
+		fclose(f);
+		qb_log(LOG_NOTICE, "agent state written to %s", path);
+	}
 }
 
 /* The pid file, locked: a second vmfs-lockd on the same run_dir is refused. */

@@ -84,7 +84,7 @@ void lkd_run_actions(struct lkd *d)
 		}
 	}
 	if (d->cl)
-		lkc_flush_soon(d->cl);
+		lkc_flush(d->cl);
 	if (fenced) {
 		fence_incarnation(d, fenced);
 		if (violation) {
@@ -118,13 +118,6 @@ void lkd_run_actions(struct lkd *d)
 
 /* --- cluster callbacks ------------------------------------------------------------------ */
 
-static void actions_job(void *data)
-{
-	struct lkd *d = data;
-
-	d->actions_scheduled = false;
-	lkd_run_actions(d);
-}
 
 static void on_deliver(void *arg, const struct lk_msg *m)
 {
@@ -143,19 +136,13 @@ static void on_deliver(void *arg, const struct lk_msg *m)
 		d->retry_waiters = true; /* something may have been freed or opened */
 		break;
 	}
-	/* once corosync's dispatch has delivered everything at hand: the grants of one
-	 * batch share their table writes and their replies' multicast */
-	lkd_run_actions_soon(d);
+	/* carried out in on_batch_end, once corosync's dispatch has delivered everything
+	 * at hand: the grants of one batch share their table writes and multicasts */
 }
 
-void lkd_run_actions_soon(struct lkd *d)
+static void on_batch_end(void *arg)
 {
-	if (d->actions_scheduled)
-		return;
-	if (qb_loop_job_add(d->loop, QB_LOOP_HIGH, d, actions_job) == 0)
-		d->actions_scheduled = true;
-	else
-		lkd_run_actions(d);
+	lkd_run_actions(arg);
 }
 
 static void on_lost(void *arg, const char *why)
@@ -315,7 +302,7 @@ int lkd_run_start(struct lkd *d, char *err, size_t errlen)
 		.inc = d->inc,
 		.last_ring = d->last_ring,
 		.rules = &lk_rules_default,
-		.cb = { .deliver = on_deliver, .lost = on_lost },
+		.cb = { .deliver = on_deliver, .batch_end = on_batch_end, .lost = on_lost },
 		.arg = d,
 	};
 	rc = lkc_open(&ccfg, &d->cl, err, errlen);

@@ -248,8 +248,8 @@ static void ask_agent(struct lki *s, struct pending *p)
 	p->agent_req = ++s->next_req;
 	p->asked_at = lkd_now();
 	lk_agent_acquire(s->d->agent, p->agent_req, p->path, p->mode, lkd_now(), lkd_wall());
-	/* not now: the agent may answer at once, and the caller still uses p */
-	lkd_run_actions_soon(s->d);
+	/* its actions are carried out by the caller once done with p: the agent may answer
+	 * at once, and that answer frees p */
 }
 
 /* Tries p now: local conflict, own re-acquire, or the agent. */
@@ -351,6 +351,7 @@ static int op_acquire(struct lki *s, struct client *c, int64_t seq, json_t *req)
 	c->busy = true;
 	try_acquire(s, p);
 	settle(s, p);
+	lkd_run_actions(s->d);
 	return 0;
 }
 
@@ -656,6 +657,7 @@ void lki_retry_waiters(struct lki *s)
 		try_acquire(s, p);
 		settle(s, p);
 	}
+	lkd_run_actions(s->d);
 }
 
 void lki_tick(struct lki *s, int64_t now)
