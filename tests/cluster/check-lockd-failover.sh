@@ -104,7 +104,7 @@ bound_after() {
 poll_lock() {
 	local i=$1 path=$2 t0=$3 tmax=$4 rc out left ta d
 	local -A seen=()
-	POLL_OK= POLL_OUT= POLL_LAST= POLL_RCS= POLL_N=0 POLL_LONG=0
+	POLL_OK='' POLL_OUT='' POLL_LAST='' POLL_RCS='' POLL_N=0 POLL_LONG=0
 	while :; do
 		left=$(awk -v m="$tmax" -v e="$(since "$t0")" 'BEGIN { l = m - e; printf "%.2f", (l > 0.1 ? l : 0.1) }')
 		rc=0 ta=$(now)

@@ -5,8 +5,9 @@
 # transfer. 4 hosts set up (corosync nodelist of 4, quorum 3), 3 started; default timing
 # (hb_interval 1 s, host_dead 10 s, io_timeout 2 s; corosync token 1000).
 #
-# - Hosts 1-3 are busy: each runs a loop taking and releasing 20 distinct locks of its own
-#   (`vmfsadm lock busy-h<i>/f<k> -- true`), and holds 2 long-held locks (long-h<i>-a/b).
+# - Hosts 1-3 are busy: each runs 2 loops, each taking and releasing 20 distinct locks of
+#   its own (`vmfsadm lock busy-h<i>-<j>/f<k> -- true`), and holds 2 long-held locks
+#   (long-h<i>-a/b).
 # - corosync and lockd start on host 4 while the loops run. Once host 4 has grants open
 #   with 4 members:
 #   - `locks --json` of the long-held locks is the same on all 4 hosts, each held by its
@@ -98,7 +99,8 @@ for i in 1 2 3; do
 	done
 done
 
-# the busy loops: "<time> <rc>" per iteration into $CL_DIR/busy-h<i>.out, until $CL_DIR/stop
+# the busy loops: "<time> <rc>" per iteration into $CL_DIR/busy-h<i>-<j>.out, until
+# $CL_DIR/stop exists
 cat >"$CL_DIR/busy.sh" <<'EOF'
 i=$1 adm=$2 stop=$3 out=$4
 while [ ! -e "$stop" ]; do
@@ -109,14 +111,15 @@ while [ ! -e "$stop" ]; do
 	done
 done
 EOF
-for i in 1 2 3; do
-	cl_bg "$i" busy "$CL_DIR/busy-h$i.log" bash "$CL_DIR/busy.sh" "$i" "$ADM" "$CL_DIR/stop" "$CL_DIR/busy-h$i.out"
+BUSY="1-1 1-2 2-1 2-2 3-1 3-2"
+for b in $BUSY; do
+	cl_bg "${b%-*}" "busy-$b" "$CL_DIR/busy-h$b.log" bash "$CL_DIR/busy.sh" "$b" "$ADM" "$CL_DIR/stop" "$CL_DIR/busy-h$b.out"
 done
 sleep 2
-for i in 1 2 3; do
-	[[ -s $CL_DIR/busy-h$i.out ]] || cl_fail "h$i's busy loop does not run: $(cat "$CL_DIR/busy-h$i.log" "$CL_DIR/busy-h$i.out.err" 2>/dev/null)"
+for b in $BUSY; do
+	[[ -s $CL_DIR/busy-h$b.out ]] || cl_fail "busy loop h$b does not run: $(cat "$CL_DIR/busy-h$b.log" "$CL_DIR/busy-h$b.out.err" 2>/dev/null)"
 done
-cl_log "busy loops running: $(for i in 1 2 3; do printf 'h%d %d  ' "$i" "$(wc -l <"$CL_DIR/busy-h$i.out")"; done)"
+cl_log "busy loops running: $(for b in $BUSY; do printf 'h%s %d  ' "$b" "$(wc -l <"$CL_DIR/busy-h$b.out")"; done)"
 
 # --- host 4 joins ---------------------------------------------------------------------------
 
@@ -158,15 +161,15 @@ cl_log "join: h4 locked and released j4 ($(gen_of <<<"$out"))"
 # let the loops run on a little, then stop them
 sleep 2
 : >"$CL_DIR/stop"
-for i in 1 2 3; do
-	cl_wait_for 35 eval '! cl_alive '"$i"' busy' || cl_fail "h$i's busy loop does not stop"
+for b in $BUSY; do
+	cl_wait_for 35 eval '! cl_alive '"${b%-*}"' busy-'"$b" || cl_fail "busy loop h$b does not stop"
 done
-for i in 1 2 3; do
+for b in $BUSY; do
 	read -r n bad after < <(awk -v t="$t_ready" '{ n++; if ($2 != 0) bad++; if ($1 > t) after++ }
-		END { print n + 0, bad + 0, after + 0 }' "$CL_DIR/busy-h$i.out")
-	cl_log "FIGURE join: h$i's busy loop: $n iterations, $bad failed, $after after h4 had grants open"
-	((bad == 0)) || cl_fail "join: $bad of h$i's $n busy iterations failed: $(awk '$2 != 0 { print $2 }' "$CL_DIR/busy-h$i.out" | sort | uniq -c | head -5; tail -n 3 "$CL_DIR/busy-h$i.out.err")"
-	((after > 0)) || cl_fail "join: h$i's busy loop made no progress after h4 joined"
+		END { print n + 0, bad + 0, after + 0 }' "$CL_DIR/busy-h$b.out")
+	cl_log "FIGURE join: busy loop h$b: $n iterations, $bad failed, $after after h4 had grants open"
+	((bad == 0)) || cl_fail "join: $bad of busy loop h$b's $n iterations failed: $(awk '$2 != 0 { print $2 }' "$CL_DIR/busy-h$b.out" | sort | uniq -c | head -5; tail -n 3 "$CL_DIR/busy-h$b.out.err")"
+	((after > 0)) || cl_fail "join: busy loop h$b made no progress after h4 joined"
 done
 
 for i in 1 2 3; do

@@ -124,9 +124,9 @@ bound_after() {
 # while its grants are closed). Sets POLL_OK (time of the grant, empty if none), POLL_OUT
 # and POLL_SUM (attempts, the longest, the refusals' exit codes and the last refusal).
 poll_lock() {
-	local i=$1 path=$2 t0=$3 tmax=$4 rc out left ta d n=0 long=0 last= rcs=
+	local i=$1 path=$2 t0=$3 tmax=$4 rc out left ta d n=0 long=0 last='' rcs=''
 	local -A seen=()
-	POLL_OK= POLL_OUT=
+	POLL_OK='' POLL_OUT=''
 	while :; do
 		left=$(awk -v m="$tmax" -v e="$(since "$t0")" 'BEGIN { l = m - e; printf "%.2f", (l > 0.1 ? l : 0.1) }')
 		rc=0 ta=$(now)
@@ -239,6 +239,7 @@ bound_after "$t_cut" "$CL_DIR/det-b"
 [[ -n $POLL_OK ]] || cl_fail "(b) h1 did not get p3 within $CAP s of the cut ($POLL_SUM)"
 fo=$(since "$t_cut" "$POLL_OK")
 cl_log "FIGURE fence: h1 got p3 $fo s after the cut; h1 saw h3 go after $DET s ($POLL_SUM)"
+cl_log "(b) h1: $POLL_OUT"
 fle "$fo" "$BOUND" || cl_fail "(b) h1 got p3 only $fo s after the cut (> host_dead + detection + 2 = $BOUND s)"
 fle "$LOW" "$fo" || cl_fail "(b) h1 got p3 $fo s after the cut, before h3's lease could have expired (>= $LOW s)"
 

@@ -118,9 +118,9 @@ bound_after() {
 # while its grants are closed). Sets POLL_OK (time of the grant, empty if none), POLL_OUT
 # and POLL_SUM (attempts, the longest, the refusals' exit codes and the last refusal).
 poll_lock() {
-	local i=$1 path=$2 t0=$3 tmax=$4 rc out left ta d n=0 long=0 last= rcs=
+	local i=$1 path=$2 t0=$3 tmax=$4 rc out left ta d n=0 long=0 last='' rcs=''
 	local -A seen=()
-	POLL_OK= POLL_OUT=
+	POLL_OK='' POLL_OUT=''
 	while :; do
 		left=$(awk -v m="$tmax" -v e="$(since "$t0")" 'BEGIN { l = m - e; printf "%.2f", (l > 0.1 ? l : 0.1) }')
 		rc=0 ta=$(now)
@@ -225,7 +225,7 @@ pause_round() {
 		cl_fail "$r: h1's lockd started no new incarnation within 15 s of the resume"
 	lines=$(tail -n +"$((n0 + 1))" "$CL_DIR/h1/lockd.log")
 	cl_log "$r: h1's lockd.log from the stop on:"$'\n'"$lines"
-	fence_at=$(grep -n -m1 -E 'stops:|fenced|lease (lost|expired)' <<<"$lines" | cut -d: -f1) || true
+	fence_at=$(grep -n -m1 -E 'incarnation [0-9]+ of host 1 stops|this host stops renewing' <<<"$lines" | cut -d: -f1) || true
 	rejoin_at=$(grep -n -m1 -E 'joined CPG group|joined the group|configuration ring|quorum regained' <<<"$lines" | cut -d: -f1) || true
 	[[ -n $fence_at ]] || cl_fail "$r: h1's lockd never logged that its lease was lost / it was fenced"
 	[[ -z $rejoin_at ]] || ((fence_at < rejoin_at)) ||

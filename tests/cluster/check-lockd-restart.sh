@@ -89,9 +89,9 @@ hold() {
 # while its grants are closed). Sets POLL_OK (time of the grant, empty if none), POLL_OUT
 # and POLL_SUM (attempts, the longest, the refusals' exit codes and the last refusal).
 poll_lock() {
-	local i=$1 path=$2 t0=$3 tmax=$4 rc out left ta d n=0 long=0 last= rcs=
+	local i=$1 path=$2 t0=$3 tmax=$4 rc out left ta d n=0 long=0 last='' rcs=''
 	local -A seen=()
-	POLL_OK= POLL_OUT=
+	POLL_OK='' POLL_OUT=''
 	while :; do
 		left=$(awk -v m="$tmax" -v e="$(since "$t0")" 'BEGIN { l = m - e; printf "%.2f", (l > 0.1 ? l : 0.1) }')
 		rc=0 ta=$(now)
