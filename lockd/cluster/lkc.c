@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,7 @@ struct lkc {
 	cpg_handle_t cpg;
 	quorum_handle_t q;
 	bool cpg_ok, q_ok, lost;
+	bool leave;       /* closing: leave the group first (it was not lost) */
 	struct cpg_name group;
 	uint32_t nodeid, pid;
 
@@ -428,6 +430,11 @@ static int32_t on_fd(int32_t fd, int32_t revents, void *data, bool is_cpg)
 	(void)fd;
 	if (c->lost)
 		return -1;
+	/* a host that was paused learns that its lease is gone before it answers anything
+	 * that arrived meanwhile */
+	c->cfg.cb.before_dispatch(c->cfg.arg);
+	if (c->lost)
+		return -1;
 	e = is_cpg ? cpg_dispatch(c->cpg, CS_DISPATCH_ALL) : quorum_dispatch(c->q, CS_DISPATCH_ALL);
 	if (!c->lost)
 		c->cfg.cb.batch_end(c->cfg.arg);
@@ -656,11 +663,14 @@ out_free:
 	return rc;
 }
 
-static void free_job(void *data)
+/* Leaving the group and finalizing talk to corosync, which may be stopped or hung: a
+ * thread of its own does it, so the main loop (clients, the lease) never waits. */
+static void *close_thread(void *data)
 {
 	struct lkc *c = data;
 
-
+	if (c->leave)
+		cpg_leave(c->cpg, &c->group);
 	cpg_finalize(c->cpg);
 	quorum_finalize(c->q);
 	for (size_t i = 0; i < c->nheld; i++)
@@ -668,12 +678,25 @@ static void free_job(void *data)
 	free(c->held);
 	free(c->out);
 	free(c);
+	return NULL;
+}
+
+static void close_job(void *data)
+{
+	pthread_t t;
+	pthread_attr_t attr;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, close_thread, data) != 0)
+		close_thread(data);
+	pthread_attr_destroy(&attr);
 }
 
 /*
  * May be called from inside one of our callbacks (a delivery that ends the incarnation):
- * callbacks stop at once, the handles are finalized and freed from the main loop later,
- * once corosync's dispatch has returned.
+ * callbacks stop at once; the handles are let go from the main loop once corosync's
+ * dispatch has returned, by a thread that may wait for corosync as long as it takes.
  */
 void lkc_close(struct lkc *c)
 {
@@ -687,11 +710,10 @@ void lkc_close(struct lkc *c)
 		qb_loop_poll_del(c->cfg.loop, fd);
 	if (quorum_fd_get(c->q, &fd) == CS_OK)
 		qb_loop_poll_del(c->cfg.loop, fd);
-	if (!c->lost)
-		cpg_leave(c->cpg, &c->group);
+	c->leave = !c->lost;
 	c->lost = true; /* no callback from here on */
-	if (qb_loop_job_add(c->cfg.loop, QB_LOOP_LOW, c, free_job) != 0)
-		qb_log(LOG_ERR, "cannot schedule the release of the corosync handles");
+	if (qb_loop_job_add(c->cfg.loop, QB_LOOP_LOW, c, close_job) != 0)
+		close_job(c);
 }
 
 lk_host_t lkc_nodeid(const struct lkc *c)

@@ -37,6 +37,9 @@ struct lkc_cb {
 	void (*deliver)(void *arg, const struct lk_msg *m);
 	/* corosync's dispatch delivered everything at hand (deliveries come in batches). */
 	void (*batch_end)(void *arg);
+	/* Before each dispatch: the driver checks its lease and may close this transport
+	 * (nothing is then dispatched). */
+	void (*before_dispatch)(void *arg);
 	/* The connection to corosync is gone (corosync died or was stopped). */
 	void (*lost)(void *arg, const char *why);
 };

@@ -392,8 +392,8 @@ static void complete_agent(struct lkd *d, struct job *j)
 		break;
 	case LK_ACT_NEW_EPOCH:
 		if (!j->rc)
-			qb_log(LOG_NOTICE, "cold start: cluster epoch %u written to the superblock",
-			       j->epoch);
+			qb_log(LOG_NOTICE, "new cluster epoch %u written to the superblock (cold start, "
+			       "or a member without state joined)", j->epoch);
 		lk_agent_new_epoch_done(d->agent, x->io, j->rc, j->epoch, j->hosts, j->nhosts, now,
 					wall);
 		break;

@@ -145,6 +145,20 @@ static void on_batch_end(void *arg)
 	lkd_run_actions(arg);
 }
 
+/* A lease that ran out (the host was paused) ends the incarnation before anything that
+ * arrived meanwhile is dispatched: the agent fences itself at its next event. */
+static void on_before_dispatch(void *arg)
+{
+	struct lkd *d = arg;
+
+	int64_t now = lkd_now();
+
+	if (!d->agent || !lk_lease_expired(lk_agent_lease(d->agent), now))
+		return;
+	lk_agent_tick(d->agent, now, lkd_wall());
+	lkd_run_actions(d);
+}
+
 static void on_lost(void *arg, const char *why)
 {
 	struct lkd *d = arg;
@@ -302,7 +316,8 @@ int lkd_run_start(struct lkd *d, char *err, size_t errlen)
 		.inc = d->inc,
 		.last_ring = d->last_ring,
 		.rules = &lk_rules_default,
-		.cb = { .deliver = on_deliver, .batch_end = on_batch_end, .lost = on_lost },
+		.cb = { .deliver = on_deliver, .batch_end = on_batch_end,
+			.before_dispatch = on_before_dispatch, .lost = on_lost },
 		.arg = d,
 	};
 	rc = lkc_open(&ccfg, &d->cl, err, errlen);

@@ -139,7 +139,8 @@ static enum lk_mode local_conflict(struct lki *s, const struct client *me, const
 			return h->mode;
 	}
 	for (const struct pending *p = s->pending; p; p = p->next)
-		if (p->agent_req && p->c != me && !p->is_break && strcmp(p->path, path) == 0 &&
+		if (p->agent_req && p->c && p->c != me && !p->is_break &&
+		    strcmp(p->path, path) == 0 &&
 		    !lk_mode_compatible(p->mode, mode))
 			return p->mode;
 	return LK_MODE_NONE;

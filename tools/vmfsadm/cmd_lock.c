@@ -9,8 +9,10 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,11 +33,49 @@ static int parse_mode(const char *s, enum vmfslock_mode *m)
 	return 0;
 }
 
+/* Waits for pid, or for the lock to be lost; true when it was lost (why says how). */
+static bool wait_or_lost(struct vmfslock *c, const char *name, pid_t pid, int *status,
+			 char *why, size_t len)
+{
+	int efd = vmfslock_event_fd(c), pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+	for (;;) {
+		struct pollfd p[2] = { { .fd = efd, .events = POLLIN },
+				       { .fd = pfd, .events = POLLIN } };
+		struct vmfslock_event ev;
+		int rc;
+
+		if (waitpid(pid, status, WNOHANG) == pid)
+			break;
+		/* without a pidfd (old kernel) look at the child every 100 ms */
+		if (poll(p, pfd >= 0 ? 2 : 1, pfd >= 0 ? -1 : 100) <= 0 || !(p[0].revents))
+			continue;
+		rc = vmfslock_event_next(c, &ev, 0);
+		if (rc == -ETIMEDOUT || rc == -EPROTO)
+			continue;
+		if (rc < 0) {
+			snprintf(why, len, "vmfs-lockd went away");
+		} else if (ev.type == VMFSLOCK_EV_FENCED) {
+			snprintf(why, len, "this host was fenced: %s", ev.text);
+		} else if (ev.type == VMFSLOCK_EV_REVOKED && strcmp(ev.text, name) == 0) {
+			snprintf(why, len, "the lock was taken away from this host");
+		} else {
+			continue;
+		}
+		if (pfd >= 0)
+			close(pfd);
+		return true;
+	}
+	if (pfd >= 0)
+		close(pfd);
+	return false;
+}
+
 /* Runs argv until it exits; SIGTERM to it when the lock is lost. Its exit status. */
 static int run(const struct cmd_entry *e, struct vmfslock *c, const char *name, char **argv)
 {
-	struct vmfslock_event ev;
-	int status, fd = vmfslock_event_fd(c);
+	char why[700];
+	int status;
 	pid_t pid = fork();
 
 	if (pid < 0) {
@@ -47,28 +87,12 @@ static int run(const struct cmd_entry *e, struct vmfslock *c, const char *name, 
 		fprintf(stderr, "vmfsadm lock: %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
-	for (;;) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		pid_t w = waitpid(pid, &status, WNOHANG);
-
-		if (w == pid)
-			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-		if (poll(&p, 1, 100) <= 0)
-			continue;
-		if (vmfslock_event_next(c, &ev, 0) == -ENOTCONN) {
-			cmd_error(e, "%s: vmfs-lockd went away: the lock is lost; stopping %s", name,
-				  argv[0]);
-		} else if (ev.type == VMFSLOCK_EV_FENCED ||
-			   (ev.type == VMFSLOCK_EV_REVOKED && strcmp(ev.text, name) == 0)) {
-			cmd_error(e, "%s: lock lost (%s); stopping %s", name,
-				  ev.type == VMFSLOCK_EV_FENCED ? ev.text : "taken away", argv[0]);
-		} else {
-			continue;
-		}
-		kill(pid, SIGTERM);
-		waitpid(pid, &status, 0);
-		return EXIT_LOST;
-	}
+	if (!wait_or_lost(c, name, pid, &status, why, sizeof(why)))
+		return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	cmd_error(e, "%s: lock lost (%s); stopping %s", name, why, argv[0]);
+	kill(pid, SIGTERM);
+	waitpid(pid, &status, 0);
+	return EXIT_LOST;
 }
 
 static int lock_exec(const struct cmd_entry *self, const struct cmd_args *a)
