@@ -142,6 +142,10 @@ struct lk_agent {
 
 	struct prepared *prep;
 	size_t nprep, capprep;
+
+	/* Settling our own previous incarnation (cfg.prev_inc): reading our table, sent. */
+	enum { SELF_IDLE, SELF_READING, SELF_SENT } self_phase;
+	uint64_t self_io;
 };
 
 /* --- actions ------------------------------------------------------------------------ */
@@ -1144,9 +1148,38 @@ static void requests_maybe_lost(struct lk_agent *a)
 	}
 }
 
+/*
+ * Our previous incarnation is known to run no more (the driver's word: its process is
+ * gone and nothing it issued can still land after prev_quiet_at). What it persisted is
+ * all there is: once it is a departed, unsettled incarnation in the replica, we read our
+ * own table and settle it ourselves instead of waiting for its lease to expire. Its
+ * locks stay orphaned until recovery; only the rest of the cluster's grants reopen.
+ */
+static void self_settle(struct lk_agent *a, int64_t now)
+{
+	struct lk_departed d[LK_MAX_HOSTS];
+	size_t n;
+	struct lk_act *x;
+
+	if (!a->cfg.prev_inc || a->self_phase != SELF_IDLE || now < a->cfg.prev_quiet_at ||
+	    !ready(a) || !lk_state_quorate(a->st) || a->fenced)
+		return;
+	n = lk_state_departed(a->st, d, LK_MAX_HOSTS);
+	for (size_t i = 0; i < n; i++) {
+		if (d[i].host != a->cfg.host || d[i].inc != a->cfg.prev_inc || !d[i].unsettled)
+			continue;
+		x = act(a, LK_ACT_READ_TABLE);
+		x->io = a->self_io = ++a->next_io;
+		x->host = a->cfg.host;
+		a->self_phase = SELF_READING;
+		return;
+	}
+}
+
 static void after_change(struct lk_agent *a, int64_t now, uint64_t wall_ms)
 {
 	holds_progress(a, wall_ms);
+	self_settle(a, now);
 	flush_later(a, now);
 	check_ack(a, now, wall_ms);
 	if (now >= a->next_hb)
@@ -1167,6 +1200,8 @@ void lk_agent_deliver(struct lk_agent *a, const struct lk_msg *m, int64_t now, u
 		a->ack_ring = m->u.confchg.ring;
 		a->ack_quorate = m->u.confchg.quorate;
 		reset = true;
+		if (a->self_phase == SELF_SENT)
+			a->self_phase = SELF_IDLE; /* not applied before the change: again */
 	}
 	lk_fxbuf_reset(&a->fx);
 	if (lk_apply(a->st, m, &a->fx) < 0) {
@@ -1279,6 +1314,7 @@ void lk_agent_tick(struct lk_agent *a, int64_t now, uint64_t wall_ms)
 	}
 	flush_later(a, now);
 	coordinate(a, now);
+	self_settle(a, now);
 	handoff_timeouts(a, now, wall_ms);
 }
 
@@ -1383,6 +1419,21 @@ void lk_agent_read_table_done(struct lk_agent *a, uint64_t io, int rc,
 	struct watch *w = watch_by_io(a, io);
 	struct lk_act *x;
 
+	if (a->self_phase == SELF_READING && io == a->self_io) {
+		struct lk_msg m = { .type = LK_MSG_SETTLED };
+
+		a->self_phase = SELF_IDLE;
+		if (!alive(a, now) || rc < 0 || !complete)
+			return; /* a damaged table: its lease decides, as for anyone */
+		m.u.settled.host = a->cfg.host;
+		m.u.settled.inc = a->cfg.prev_inc;
+		m.u.settled.locks = locks;
+		m.u.settled.nlocks = n;
+		m.u.settled.gen_hwm = a->cfg.prev_gen_hwm;
+		send(a, &m, wall_ms);
+		a->self_phase = SELF_SENT;
+		return;
+	}
 	if (!w || !alive(a, now) ||
 	    (w->phase != W_SETTLE_READ && w->phase != W_RECOVER_READ && w->phase != W_CLEAN_READ))
 		return;

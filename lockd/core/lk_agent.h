@@ -20,7 +20,10 @@
  *     slot; an incarnation that never renewed a lease is recovered without any write
  *     (it never persisted anything; it asks for no lock before it has a lease);
  *   - past its deadline it fences itself (LK_ACT_FENCED) and must be restarted as a new
- *     incarnation.
+ *     incarnation;
+ *   - it settles its own previous incarnation only on the driver's word that it is gone
+ *     (cfg.prev_inc), with the table that incarnation left: what it used was persisted
+ *     first, so the table shows all of it.
  */
 #ifndef VMFS_LK_AGENT_H
 #define VMFS_LK_AGENT_H
@@ -49,6 +52,13 @@ struct lk_agent_cfg {
 	uint32_t table_sectors;      /* this host's lock table, VOL_SLOTS_PER_SECTOR entries each */
 	uint32_t handoff_timeout_ms; /* a prepared handoff not committed by then is aborted */
 	const struct lk_rules *rules;
+	/* This host's previous incarnation, when the driver knows it runs no more (its
+	 * process is gone) and nothing it issued can land after prev_quiet_at (monotonic):
+	 * the agent then settles it itself (LK_MSG_SETTLED from its own table) instead of
+	 * the cluster waiting for its lease. 0: unknown, the lease decides. */
+	uint64_t prev_inc;
+	int64_t prev_quiet_at;
+	struct lk_gen prev_gen_hwm; /* from its last heartbeat */
 };
 
 enum lk_act_type {

@@ -58,6 +58,9 @@ struct lkd {
 
 	/* the current incarnation (lkd_run.c) */
 	uint64_t inc;
+	bool prev_gone;          /* the incarnation in our slot runs no more (pid file lock,
+				  * or we ended it), and its writes land by prev_quiet_at */
+	int64_t prev_quiet_at;
 	uint64_t last_ring;
 	struct lk_agent *agent;
 	struct lkc *cl;

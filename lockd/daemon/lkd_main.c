@@ -256,6 +256,10 @@ static int prepare(struct lkd *d, char *err, size_t errlen)
 	rc = slot_check(d, err, errlen);
 	if (rc < 0)
 		return EX_CONFIG;
+	/* Our pid file lock says no other lockd of this host runs; a slot left live was
+	 * watched for longer than io_timeout: what it issued has landed. */
+	d->prev_gone = true;
+	d->prev_quiet_at = lkd_now();
 	qb_log(LOG_NOTICE, "host %u (%s) of cluster '%s', datastore %s (%s), token %u ms",
 	       d->host, d->hostname, d->cluster, d->conf.datastore, uuid, d->token_ms);
 	return 0;

@@ -196,6 +196,8 @@ static void fence_incarnation(struct lkd *d, const char *why)
 	d->fenced = true;
 	lki_fenced(d->ipc, why); /* clients first: their handles fail before anything else */
 	lkd_run_stop(d);
+	d->prev_gone = true;
+	d->prev_quiet_at = lkd_now() + d->timing.io_timeout_ms;
 	if (!d->stopping && !d->restart_armed &&
 	    qb_loop_timer_add(d->loop, QB_LOOP_MED, LKD_RESTART_MS * 1000000ull, d, restart,
 			      &d->restart_timer) == 0)
@@ -305,6 +307,12 @@ int lkd_run_start(struct lkd *d, char *err, size_t errlen)
 		.handoff_timeout_ms = d->conf.handoff_timeout_ms,
 		.rules = &lk_rules_default,
 	};
+	if (d->prev_gone && hb.state == VOL_HB_LIVE && hb.host_gen) {
+		/* it left its locks persisted: we settle it from its table ourselves */
+		acfg.prev_inc = hb.host_gen;
+		acfg.prev_quiet_at = d->prev_quiet_at;
+		acfg.prev_gen_hwm = hb.gen_hwm;
+	}
 	d->agent = lk_agent_new(&acfg);
 	if (!d->agent) {
 		snprintf(err, errlen, "out of memory");

@@ -160,6 +160,8 @@ struct sim_host {
 	size_t npending;
 	bool untracked;          /* pending overflowed: unknown answers are not judged */
 	uint64_t last_epoch, last_counter; /* replica generation, for invariant 2 */
+	int64_t crashed_at;      /* real us of the last crash, 0 if none: the restarted
+				  * incarnation settles that one itself (lk_agent_cfg.prev_inc) */
 };
 
 /* --- the world ------------------------------------------------------------------------------ */
@@ -236,6 +238,8 @@ void sim_disk_complete(struct sim_world *w, struct sim_io *io);
 void sim_disk_callback(struct sim_world *w, struct sim_io *io);
 void sim_disk_io_free(struct sim_io *io);
 void sim_disk_crash(struct sim_world *w, int host);
+/* Decodes host's heartbeat sector as it lies on the disk now; 0 or a VOL_E* code. */
+int sim_disk_heartbeat(struct sim_world *w, lk_host_t host, struct vol_heartbeat *out);
 
 /* sim_check.c */
 #define SIM_PRE_HO 64

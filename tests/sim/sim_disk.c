@@ -349,3 +349,11 @@ void sim_disk_crash(struct sim_world *w, int host)
 		}
 	}
 }
+
+int sim_disk_heartbeat(struct sim_world *w, lk_host_t host, struct vol_heartbeat *out)
+{
+	struct sim_disk *d = &w->disk;
+	uint64_t idx = vol_hb_index(&d->g, host);
+
+	return vol_decode_heartbeat(&d->g, idx, sector(d, idx), out);
+}

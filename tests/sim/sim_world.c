@@ -150,9 +150,10 @@ void sim_schedule(struct sim_world *w, int64_t t, enum sim_ev_type type, int hos
 static void host_start(struct sim_world *w, int id)
 {
 	struct sim_host *h = &w->h[id];
+	struct vol_heartbeat hb;
 	struct lk_agent_cfg cfg = {
 		.host = (lk_host_t)id,
-		.inc = ++h->inc,
+		.inc = h->inc + 1,
 		.timing = { LK_HB_INTERVAL_MS, LK_HOST_DEAD_MS, LK_IO_TIMEOUT_MS },
 		.isolation = (w->cfg.seed & 1) ? LK_ISOLATION_FENCE : LK_ISOLATION_KEEP,
 		.table_sectors = SIM_TABLE_SECTORS,
@@ -160,6 +161,15 @@ static void host_start(struct sim_world *w, int id)
 		.rules = w->cfg.rules,
 	};
 
+	/* Like lockd after a crash: the previous incarnation's process is gone, and what it
+	 * had in flight lands within io_timeout of the crash (sim_disk.c's latencies). */
+	if (h->crashed_at && h->inc) {
+		cfg.prev_inc = h->inc;
+		cfg.prev_quiet_at = sim_local_ms(h, h->crashed_at) + LK_IO_TIMEOUT_MS;
+		if (sim_disk_heartbeat(w, (lk_host_t)id, &hb) == 0 && hb.host_gen == h->inc)
+			cfg.prev_gen_hwm = hb.gen_hwm;
+	}
+	h->inc++;
 	h->agent = lk_agent_new(&cfg);
 	if (!h->agent)
 		abort();
@@ -184,6 +194,7 @@ void sim_crash(struct sim_world *w, int id, bool restart)
 	sim_check_ghosts(w, id);
 	sim_trace(w, "host %d crashes", id);
 	sim_disk_crash(w, id);
+	h->crashed_at = w->now;
 	lk_agent_free(h->agent);
 	h->agent = NULL;
 	h->st = HS_DOWN;

@@ -18,7 +18,7 @@
  *
  * Sections: cluster harness · fixtures · lease and first heartbeat · persist before use ·
  * release · lease admission and self-fence · acknowledgement · isolation · rename ·
- * coordinator watch
+ * coordinator watch · self-settle after a restart
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -62,6 +62,7 @@ struct cl {
 	struct lk_agent *a[MAXH + 1];
 	bool up[MAXH + 1]; /* in the configuration: receives what is multicast */
 	uint32_t nhosts;
+	uint64_t inc[MAXH + 1]; /* each host's incarnation (INC(h) until it restarts) */
 	uint64_t ring;
 	int64_t now;
 	struct rec **log; /* every action of every agent, in the order taken */
@@ -91,6 +92,7 @@ static struct cl *cl_new(uint32_t nhosts, enum lk_isolation iso)
 		c->a[h] = lk_agent_new(&cfg);
 		assert_non_null(c->a[h]);
 		c->up[h] = true;
+		c->inc[h] = INC(h);
 	}
 	return c;
 }
@@ -321,7 +323,7 @@ static void confchg(struct cl *c, bool quorate)
 
 	for (lk_host_t h = 1; h <= c->nhosts; h++)
 		if (c->up[h])
-			mem[n++] = (struct lk_member){ .host = h, .inc = INC(h) };
+			mem[n++] = (struct lk_member){ .host = h, .inc = c->inc[h] };
 	m.u.confchg.ring = ++c->ring;
 	m.u.confchg.members = mem;
 	m.u.confchg.nmembers = n;
@@ -1320,6 +1322,123 @@ static void test_lk_agent_coordinator_settles_on_later_ring(void **st)
 	assert_int_equal(pending(c, 1, LK_ACT_FENCE), 0);
 }
 
+
+/* --- self-settle after a restart -------------------------------------------------------- */
+
+#define RESTART_INC 20u
+#define QUIET (T0 + 2300)
+
+/*
+ * Host 2 held vm2/disk.img; its lockd died and restarts as incarnation 20, told that
+ * incarnation 12 is gone and quiet from QUIET on. Once in sync it reads its own table and
+ * settles 12 itself; until then grants stay closed everywhere.
+ */
+static void restart_host2(struct cl *c)
+{
+	struct lk_agent_cfg cfg = {
+		.host = 2, .inc = RESTART_INC, .timing = timing, .isolation = LK_ISOLATION_KEEP,
+		.table_sectors = 2, .handoff_timeout_ms = 30000,
+		.prev_inc = INC(2), .prev_quiet_at = QUIET, .prev_gen_hwm = { EPOCH, 1 },
+	};
+	static const struct lk_disk_lock old[] = {
+		{ .path = "vm2/disk.img", .mode = LK_MODE_EX, .state = LK_DISK_HELD,
+		  .gen = { EPOCH, 1 } },
+	};
+	const struct lk_disk_host hosts[] = {
+		{ .host = 2, .inc = INC(2), .live = true, .complete = true, .ring_seq = RING0,
+		  .ring_quorate = true, .locks = old, .nlocks = 1 },
+	};
+	struct rec *e;
+
+	at(c, T0 + 100);
+	hold(c, 2, 1, "vm2/disk.img", LK_MODE_EX);
+	at(c, T0 + 200);
+	c->up[2] = false;
+	confchg(c, true);
+	assert_false(lk_state_grants_open(lk_agent_state(c->a[1])));
+	lk_agent_free(c->a[2]);
+	c->a[2] = lk_agent_new(&cfg);
+	assert_non_null(c->a[2]);
+	c->inc[2] = RESTART_INC;
+	c->up[2] = true;
+	at(c, T0 + 300);
+	confchg(c, true);
+	e = take(c, 1, LK_ACT_NEW_EPOCH);
+	if (e) {
+		lk_agent_new_epoch_done(c->a[1], e->x->io, 0, EPOCH + 1, hosts, 1, c->now,
+					wall(c));
+		pump(c);
+	}
+	assert_true(lk_state_have(lk_agent_state(c->a[2])));
+	assert_false(lk_state_syncing(lk_agent_state(c->a[2])));
+	assert_false(lk_state_grants_open(lk_agent_state(c->a[1])));
+}
+
+static void test_lk_agent_restarted_host_settles_its_previous_incarnation(void **st)
+{
+	struct cl *c = *st;
+	const struct lk_disk_lock disk[] = {
+		{ .path = "vm2/disk.img", .mode = LK_MODE_EX, .state = LK_DISK_HELD,
+		  .gen = { EPOCH, 1 } },
+	};
+	const struct lk_msg *m;
+	struct lk_departed d[4];
+	struct lk_lock_view v;
+	struct rec *r;
+
+	restart_host2(c);
+	/* not before its writes may still land */
+	at(c, QUIET - 1);
+	tick(c, 2);
+	assert_int_equal(pending(c, 2, LK_ACT_READ_TABLE), 0);
+	at(c, QUIET);
+	tick(c, 2);
+	r = must_take(c, 2, LK_ACT_READ_TABLE);
+	assert_int_equal(r->x->host, 2);
+	assert_int_equal(pending(c, 2, LK_ACT_FENCE), 0);
+	lk_agent_read_table_done(c->a[2], r->x->io, 0, disk, 1, true, c->now, wall(c));
+	pump(c);
+	assert_int_equal(nsent(c, 2, LK_MSG_SETTLED), 1);
+	m = last_sent(c, 2, LK_MSG_SETTLED);
+	assert_int_equal(m->u.settled.host, 2);
+	assert_int_equal(m->u.settled.inc, INC(2));
+	assert_int_equal(m->u.settled.nlocks, 1);
+	assert_int_equal(nsent(c, 2, LK_MSG_RECOVERED), 0);
+
+	/* settled, not recovered: grants reopen everywhere, the old lock stays orphaned */
+	for (lk_host_t h = 1; h <= 2; h++) {
+		const struct lk_state *s = lk_agent_state(c->a[h]);
+
+		assert_true(lk_state_grants_open(s));
+		assert_int_equal(lk_state_departed(s, d, 4), 1);
+		assert_false(d[0].unsettled);
+		assert_true(lk_state_holds(s, "vm2/disk.img", 2, &v));
+		assert_int_equal(v.inc, INC(2));
+		assert_true(v.orphan);
+	}
+	acquire(c, 1, 7, "vm2/disk.img", LK_MODE_EX);
+	expect_reply(c, 1, 7, -EBUSY);
+	acquire(c, 1, 8, "vm1/other.img", LK_MODE_EX);
+	assert_int_equal(tables_done(c, 1, 0), 1);
+	expect_reply(c, 1, 8, 0);
+}
+
+/* A table that does not decode whole proves nothing: the lease decides, as for anyone. */
+static void test_lk_agent_restarted_host_incomplete_table_no_settle(void **st)
+{
+	struct cl *c = *st;
+	struct rec *r;
+
+	restart_host2(c);
+	at(c, QUIET);
+	tick(c, 2);
+	r = must_take(c, 2, LK_ACT_READ_TABLE);
+	lk_agent_read_table_done(c->a[2], r->x->io, 0, NULL, 0, false, c->now, wall(c));
+	pump(c);
+	assert_int_equal(nsent(c, 2, LK_MSG_SETTLED), 0);
+	assert_false(lk_state_grants_open(lk_agent_state(c->a[1])));
+}
+
 #define T_ONE(f) cmocka_unit_test_setup_teardown(f, setup_one, teardown)
 #define T_FENCE(f) cmocka_unit_test_setup_teardown(f, setup_one_fence, teardown)
 #define T_TWO(f) cmocka_unit_test_setup_teardown(f, setup_two, teardown)
@@ -1356,6 +1475,8 @@ int main(void)
 		T_TWO(test_lk_agent_coordinator_failed_fence_no_recovered),
 		T_NONE(test_lk_agent_coordinator_never_seen_incarnation_recovered_without_fence),
 		T_TWO(test_lk_agent_coordinator_settles_on_later_ring),
+		T_TWO(test_lk_agent_restarted_host_settles_its_previous_incarnation),
+		T_TWO(test_lk_agent_restarted_host_incomplete_table_no_settle),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
