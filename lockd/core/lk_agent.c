@@ -143,6 +143,10 @@ struct lk_agent {
 	struct prepared *prep;
 	size_t nprep, capprep;
 
+	/* What the driver saw of each heartbeat on its own (lk_agent_heartbeat_seen): a
+	 * watch of a host that departs starts from there, not from scratch. */
+	struct lk_observer seen[LK_MAX_HOSTS + 1];
+
 	/* Settling our own previous incarnation (cfg.prev_inc): reading our table, sent. */
 	enum { SELF_IDLE, SELF_READING, SELF_SENT } self_phase;
 	uint64_t self_io;
@@ -1019,8 +1023,12 @@ static void refresh_watches(struct lk_agent *a, bool reset_sent)
 				break;
 			}
 		}
-		if (w->inc < d[i].inc)
+		if (w->inc < d[i].inc) {
 			*w = (struct watch){ .inc = d[i].inc };
+			/* its heartbeat as the driver has been watching it since before it left */
+			if (d[i].host <= LK_MAX_HOSTS && a->seen[d[i].host].seen)
+				w->obs = a->seen[d[i].host];
+		}
 		w->host = d[i].host;
 		w->last_ring = d[i].last_ring;
 		w->unsettled = d[i].unsettled;
@@ -1718,6 +1726,15 @@ void lk_agent_free(struct lk_agent *a)
 	lk_fxbuf_free(&a->fx);
 	lk_state_free(a->st);
 	free(a);
+}
+
+void lk_agent_heartbeat_seen(struct lk_agent *a, lk_host_t host, uint64_t host_gen,
+			     uint64_t counter, int64_t first_seen)
+{
+	if (host < 1 || host > LK_MAX_HOSTS)
+		return;
+	a->seen[host] = (struct lk_observer){ .seen = true, .host_gen = host_gen,
+					      .counter = counter, .first_seen = first_seen };
 }
 
 const struct lk_state *lk_agent_state(const struct lk_agent *a) { return a->st; }

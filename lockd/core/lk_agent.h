@@ -123,6 +123,16 @@ void lk_agent_new_epoch_done(struct lk_agent *a, uint64_t io, int rc, uint32_t e
 			     const struct lk_disk_host *hosts, uint32_t nhosts, int64_t now,
 			     uint64_t wall_ms);
 
+/*
+ * The driver read host's heartbeat on its own and has seen (host_gen, counter) since
+ * first_seen: the completion, on this agent's clock, of the first read that returned it.
+ * A recovery watch of that host starts from this observation instead of from scratch, so
+ * a host that stopped renewing before it departed is recovered host_dead after it
+ * stopped, not host_dead after it departed (lk_timing.h).
+ */
+void lk_agent_heartbeat_seen(struct lk_agent *a, lk_host_t host, uint64_t host_gen,
+			     uint64_t counter, int64_t first_seen);
+
 /* --- client requests: each is answered by one LK_ACT_REPLY with the same req -------- */
 void lk_agent_acquire(struct lk_agent *a, uint64_t req, const char *path, enum lk_mode mode,
 		      int64_t now, uint64_t wall_ms);

@@ -40,6 +40,9 @@ void lkd_view_slot_seen(struct lkd *d, lk_host_t h, int io_rc, int rc,
 
 		s->dead = lk_observe(&s->obs, &t, hb->host_gen, hb->counter, now);
 	}
+	if (d->agent && h != d->host)
+		lk_agent_heartbeat_seen(d->agent, h, hb->host_gen, hb->counter,
+					s->obs.first_seen);
 }
 
 static json_t *gen_json(struct lk_gen g)

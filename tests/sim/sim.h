@@ -160,6 +160,8 @@ struct sim_host {
 	size_t npending;
 	bool untracked;          /* pending overflowed: unknown answers are not judged */
 	uint64_t last_epoch, last_counter; /* replica generation, for invariant 2 */
+	struct lk_observer seen[SIM_MAX_HOSTS + 1]; /* like lockd's own scan of every slot, */
+	int64_t next_scan;       /* fed to the agent (lk_agent_heartbeat_seen); local ms */
 	int64_t crashed_at;      /* real us of the last crash, 0 if none: the restarted
 				  * incarnation settles that one itself (lk_agent_cfg.prev_inc) */
 };

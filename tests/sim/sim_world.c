@@ -174,6 +174,8 @@ static void host_start(struct sim_world *w, int id)
 	if (!h->agent)
 		abort();
 	h->st = HS_UP;
+	memset(h->seen, 0, sizeof(h->seen)); /* a new lockd process observes from scratch */
+	h->next_scan = 0;
 	h->nholds = 0;
 	h->npending = 0; /* the previous incarnation's requests died with it */
 	h->untracked = false;
@@ -313,6 +315,34 @@ void sim_host_events(struct sim_world *w, int id)
 		sim_crash(w, id, true);
 }
 
+/*
+ * As lockd does: every hb_interval the host reads every other heartbeat slot itself and
+ * tells its agent since when it has seen each counter (the completion of the read that
+ * first returned it: now, the read being instant here).
+ */
+static void scan_heartbeats(struct sim_world *w, int id)
+{
+	struct sim_host *h = &w->h[id];
+	int64_t now = sim_local_ms(h, w->now);
+
+	if (now < h->next_scan)
+		return;
+	h->next_scan = now + LK_HB_INTERVAL_MS;
+	for (int j = 1; j <= w->cfg.hosts; j++) {
+		struct vol_heartbeat hb;
+		struct lk_observer *o = &h->seen[j];
+
+		if (j == id || sim_disk_heartbeat(w, (lk_host_t)j, &hb) != 0 ||
+		    hb.state == VOL_HB_UNUSED)
+			continue;
+		if (!o->seen || o->host_gen != hb.host_gen || o->counter != hb.counter)
+			*o = (struct lk_observer){ .seen = true, .host_gen = hb.host_gen,
+						   .counter = hb.counter, .first_seen = now };
+		lk_agent_heartbeat_seen(h->agent, (lk_host_t)j, o->host_gen, o->counter,
+					o->first_seen);
+	}
+}
+
 /* --- the run ---------------------------------------------------------------------------- */
 
 static void dispatch(struct sim_world *w, const struct sim_ev *ev)
@@ -334,6 +364,7 @@ static void dispatch(struct sim_world *w, const struct sim_ev *ev)
 		sim_net_deliver(w, ev->host, ev->p);
 		break;
 	case EV_TICK:
+		scan_heartbeats(w, ev->host);
 		lk_agent_tick(h->agent, sim_local_ms(h, w->now), sim_wall_ms(w));
 		sim_schedule(w, w->now + 100000, EV_TICK, ev->host, NULL, 0);
 		break;

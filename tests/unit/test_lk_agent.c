@@ -1277,6 +1277,48 @@ static void test_lk_agent_coordinator_never_seen_incarnation_recovered_without_f
 	assert_true(lk_state_grants_open(lk_agent_state(c->a[1])));
 }
 
+
+/*
+ * Host 1's driver had been reading host 2's heartbeat before host 2 left and saw counter 4
+ * from T0 on: the watch starts from that observation, so host 2 is judged dead host_dead
+ * after T0 (9 s after its departure), not host_dead after the watch's first read.
+ */
+static void test_lk_agent_coordinator_watch_starts_from_drivers_observation(void **st)
+{
+	struct cl *c = *st;
+	const struct vol_heartbeat hb = hb_of(INC(2), 4, RING0, VOL_HB_LIVE);
+	struct rec *rt;
+
+	lk_agent_heartbeat_seen(c->a[1], 2, INC(2), 4, T0);
+	depart_host2(c, true);
+	watch_read(c, DEPART, DEPART + 10, &hb);
+	for (int64_t t = DEPART + 1010; t < T0 + 10000; t += 1000) {
+		watch_read(c, t, t, &hb);
+		expect_quiet_watch(c);
+	}
+	watch_read(c, T0 + 10010, T0 + 10010, &hb);
+	rt = must_take(c, 1, LK_ACT_READ_TABLE);
+	assert_int_equal(rt->x->host, 2);
+	assert_true(c->now - (DEPART + 10) < 10000); /* sooner than a watch from scratch */
+}
+
+/* A counter other than the one observed starts the count again, from the first read. */
+static void test_lk_agent_coordinator_watch_hint_of_other_counter_ignored(void **st)
+{
+	struct cl *c = *st;
+	const struct vol_heartbeat hb = hb_of(INC(2), 5, RING0, VOL_HB_LIVE);
+
+	lk_agent_heartbeat_seen(c->a[1], 2, INC(2), 4, T0);
+	depart_host2(c, true);
+	watch_read(c, DEPART, DEPART + 10, &hb);
+	for (int64_t t = DEPART + 1010; t <= T0 + 10010; t += 1000) {
+		watch_read(c, t, t, &hb);
+		expect_quiet_watch(c);
+	}
+	watch_read(c, T0 + 11010, T0 + 11010, &hb);
+	assert_int_equal(pending(c, 1, LK_ACT_READ_TABLE), 1);
+}
+
 static void test_lk_agent_coordinator_settles_on_later_ring(void **st)
 {
 	struct cl *c = *st;
@@ -1475,6 +1517,8 @@ int main(void)
 		T_TWO(test_lk_agent_coordinator_failed_fence_no_recovered),
 		T_NONE(test_lk_agent_coordinator_never_seen_incarnation_recovered_without_fence),
 		T_TWO(test_lk_agent_coordinator_settles_on_later_ring),
+		T_TWO(test_lk_agent_coordinator_watch_starts_from_drivers_observation),
+		T_TWO(test_lk_agent_coordinator_watch_hint_of_other_counter_ignored),
 		T_TWO(test_lk_agent_restarted_host_settles_its_previous_incarnation),
 		T_TWO(test_lk_agent_restarted_host_incomplete_table_no_settle),
 	};
