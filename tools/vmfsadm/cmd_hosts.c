@@ -13,24 +13,14 @@ static int hosts_exec(const struct cmd_entry *self, const struct cmd_args *a)
 {
 	static const char *const head[] = { "HOST", "NAME", "STATUS", "MEMBER", "GENERATION",
 					     "RENEWED", "ON DISK" };
-	struct vmfslock *c;
 	json_t *arr, *h;
 	struct tab *t;
 	size_t i;
 	char age[32];
-	int rc = live_connect(self, a, &c);
+	int rc = live_fetch(self, a, "hosts", NULL, &arr);
 
 	if (rc)
-		return rc;
-	rc = live_query(self, c, "hosts", NULL, &arr);
-	vmfslock_close(c);
-	if (rc)
-		return rc;
-	if (a->opt['j']) {
-		live_print_json(arr);
-		json_decref(arr);
-		return CMD_EXIT_OK;
-	}
+		return rc < 0 ? CMD_EXIT_OK : rc;
 	t = tab_new(7, head);
 	json_array_foreach(arr, i, h) {
 		json_t *err = json_object_get(h, "error");

@@ -27,28 +27,13 @@ static int locks_exec(const struct cmd_entry *self, const struct cmd_args *a)
 {
 	static const char *const head[] = { "PATH", "MODE", "HOLDER", "GENERATION", "SINCE",
 					     "HANDOFF" };
-	char name[VMFSLOCK_NAME_MAX + 1];
-	struct vmfslock *c;
 	json_t *arr, *l;
 	struct tab *t;
 	size_t i, j;
-	int rc = live_connect(self, a, &c);
+	int rc = live_fetch(self, a, "locks", a->argc ? a->argv[0] : NULL, &arr);
 
 	if (rc)
-		return rc;
-	if (a->argc && live_name(self, c, a->argv[0], name, sizeof(name)) < 0) {
-		vmfslock_close(c);
-		return CMD_EXIT_USAGE;
-	}
-	rc = live_query(self, c, "locks", a->argc ? name : NULL, &arr);
-	vmfslock_close(c);
-	if (rc)
-		return rc;
-	if (a->opt['j']) {
-		live_print_json(arr);
-		json_decref(arr);
-		return CMD_EXIT_OK;
-	}
+		return rc < 0 ? CMD_EXIT_OK : rc;
 	t = tab_new(6, head);
 	json_array_foreach(arr, i, l) {
 		json_t *h, *ho = json_object_get(l, "handoff");

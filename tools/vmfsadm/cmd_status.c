@@ -52,20 +52,12 @@ static void print_text(json_t *s)
 
 static int status_exec(const struct cmd_entry *self, const struct cmd_args *a)
 {
-	struct vmfslock *c;
 	json_t *s;
-	int rc = live_connect(self, a, &c);
+	int rc = live_fetch(self, a, "status", NULL, &s);
 
 	if (rc)
-		return rc;
-	rc = live_query(self, c, "status", NULL, &s);
-	vmfslock_close(c);
-	if (rc)
-		return rc;
-	if (a->opt['j'])
-		live_print_json(s);
-	else
-		print_text(s);
+		return rc < 0 ? CMD_EXIT_OK : rc;
+	print_text(s);
 	json_decref(s);
 	return CMD_EXIT_OK;
 }

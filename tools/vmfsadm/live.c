@@ -67,6 +67,28 @@ int live_query(const struct cmd_entry *e, struct vmfslock *c, const char *what,
 	return rc < 0 ? live_fail(e, rc, what) : 0;
 }
 
+int live_fetch(const struct cmd_entry *e, const struct cmd_args *a, const char *what,
+	       const char *path, json_t **out)
+{
+	char name[VMFSLOCK_NAME_MAX + 1];
+	struct vmfslock *c;
+	int rc = live_connect(e, a, &c);
+
+	if (rc)
+		return rc;
+	if (path && live_name(e, c, path, name, sizeof(name)) < 0) {
+		vmfslock_close(c);
+		return CMD_EXIT_USAGE;
+	}
+	rc = live_query(e, c, what, path ? name : NULL, out);
+	vmfslock_close(c);
+	if (rc || !a->opt['j'])
+		return rc;
+	live_print_json(*out);
+	json_decref(*out);
+	return -1;
+}
+
 void live_print_json(json_t *v)
 {
 	json_dumpf(v, stdout, JSON_INDENT(2));

@@ -35,6 +35,13 @@ int live_fail(const struct cmd_entry *e, int rc, const char *what);
 /* Asks the daemon for what ("status", "hosts", "locks"); prints why not. */
 int live_query(const struct cmd_entry *e, struct vmfslock *c, const char *what,
 	       const char *path, json_t **out);
+/*
+ * What status, hosts and locks share: connects (-c), turns path (may be NULL) into a
+ * lock name, asks the daemon for what and disconnects. 0 with *out, or the exit status
+ * (the reason printed). With --json (-j) it prints *out itself and returns -1.
+ */
+int live_fetch(const struct cmd_entry *e, const struct cmd_args *a, const char *what,
+	       const char *path, json_t **out);
 /* Pretty JSON on stdout. */
 void live_print_json(json_t *v);
 /* "1.2 s" style age from milliseconds. */
