@@ -132,6 +132,7 @@ struct lk_agent {
 
 	struct watch *watches;
 	size_t nwatches;
+	uint64_t coord_since; /* ring since which we coordinate without a break; 0: we don't */
 	/* The fence write in flight for each slot, watched or not: at most one, and no
 	 * RECOVERED while one is in flight (it would land on the next incarnation). */
 	uint64_t fence_io[LK_MAX_HOSTS + 1];
@@ -1003,10 +1004,15 @@ static void refresh_watches(struct lk_agent *a, bool reset_sent)
 	struct lk_departed d[LK_MAX_HOSTS];
 	size_t n = 0;
 	struct watch *nw;
+	bool coord = ready(a) && lk_state_quorate(a->st) && !a->fenced &&
+		     lk_state_coordinator(a->st) == a->cfg.host;
 
-	if (ready(a) && lk_state_quorate(a->st) && !a->fenced &&
-	    lk_state_coordinator(a->st) == a->cfg.host)
+	if (coord)
 		n = lk_state_departed(a->st, d, LK_MAX_HOSTS);
+	if (!coord)
+		a->coord_since = 0;
+	else if (!a->coord_since)
+		a->coord_since = lk_state_ring(a->st);
 	nw = calloc(n ? n : 1, sizeof(*nw));
 	if (!nw)
 		abort();
@@ -1025,8 +1031,13 @@ static void refresh_watches(struct lk_agent *a, bool reset_sent)
 		}
 		if (w->inc < d[i].inc) {
 			*w = (struct watch){ .inc = d[i].inc };
-			/* its heartbeat as the driver has been watching it since before it left */
-			if (d[i].host <= LK_MAX_HOSTS && a->seen[d[i].host].seen)
+			/*
+			 * Its heartbeat as the driver has been watching it since before it left,
+			 * but only when we have coordinated since before it left: a coordinator
+			 * before us may have a fence of it in flight, and only host_dead counted
+			 * from scratch outlasts that (lk_timing.h).
+			 */
+			if (a->seen[d[i].host].seen && a->coord_since <= d[i].last_ring)
 				w->obs = a->seen[d[i].host];
 		}
 		w->host = d[i].host;

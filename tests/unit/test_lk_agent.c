@@ -1481,6 +1481,66 @@ static void test_lk_agent_restarted_host_incomplete_table_no_settle(void **st)
 	assert_false(lk_state_grants_open(lk_agent_state(c->a[1])));
 }
 
+/*
+ * Host 3 departs while host 1 coordinates; then host 1 departs too and host 2 takes over.
+ * Host 1 may have a fence of host 3 in flight, so host 2's watch of host 3 starts from
+ * scratch (host_dead from its own first read), whatever its driver saw before.
+ */
+/* Host 2 ticks at t and completes each heartbeat read it issued: host 3's counter stays
+ * 4, host 1's keeps moving (not dead). True when a table read of host 3 was asked. */
+static bool read_round(struct cl *c, int64_t t, const struct vol_heartbeat *hb3,
+		       uint64_t *counter1)
+{
+	struct rec *r;
+	bool table3 = false;
+
+	advance(c, t, 2);
+	while ((r = take(c, 2, LK_ACT_READ_HB))) {
+		struct vol_heartbeat hb1 = *hb3;
+
+		hb1.host = 1;
+		hb1.host_gen = INC(1);
+		hb1.counter = ++*counter1;
+		lk_agent_read_hb_done(c->a[2], r->x->io, 0, r->x->host == 3 ? hb3 : &hb1,
+				      c->now, wall(c));
+		pump(c);
+	}
+	while ((r = take(c, 2, LK_ACT_READ_TABLE)))
+		table3 |= r->x->host == 3;
+	return table3;
+}
+
+static void test_lk_agent_new_coordinator_ignores_earlier_observation(void **st)
+{
+	struct cl *c = *st;
+	const struct vol_heartbeat hb = { .host = 3, .host_gen = INC(3), .counter = 4,
+					  .ring_seq = RING0, .ring_quorate = true,
+					  .state = VOL_HB_LIVE };
+	uint64_t counter1 = 100;
+	int64_t first = T0 + 5000; /* the first read, 5 s after what the driver saw */
+
+	lk_agent_heartbeat_seen(c->a[2], 3, INC(3), 4, T0);
+	at(c, T0 + 500);
+	for (lk_host_t h = 1; h <= 3; h++)
+		hb_done(c, h, 0);
+	c->up[3] = false;
+	confchg(c, true);
+	at(c, T0 + 600);
+	c->up[1] = false;
+	confchg(c, true);
+	assert_int_equal(lk_state_coordinator(lk_agent_state(c->a[2])), 2);
+	/* from T0 on, host 3 would be dead at T0 + 10000: not so, its count starts here */
+	for (int64_t t = first; t < first + 10000; t += 1000)
+		assert_false(read_round(c, t, &hb, &counter1));
+	assert_true(read_round(c, first + 10000, &hb, &counter1));
+}
+
+static int setup_three(void **st)
+{
+	*st = ready(3, LK_ISOLATION_KEEP);
+	return 0;
+}
+
 #define T_ONE(f) cmocka_unit_test_setup_teardown(f, setup_one, teardown)
 #define T_FENCE(f) cmocka_unit_test_setup_teardown(f, setup_one_fence, teardown)
 #define T_TWO(f) cmocka_unit_test_setup_teardown(f, setup_two, teardown)
@@ -1519,6 +1579,9 @@ int main(void)
 		T_TWO(test_lk_agent_coordinator_settles_on_later_ring),
 		T_TWO(test_lk_agent_coordinator_watch_starts_from_drivers_observation),
 		T_TWO(test_lk_agent_coordinator_watch_hint_of_other_counter_ignored),
+		cmocka_unit_test_setup_teardown(
+			test_lk_agent_new_coordinator_ignores_earlier_observation, setup_three,
+			teardown),
 		T_TWO(test_lk_agent_restarted_host_settles_its_previous_incarnation),
 		T_TWO(test_lk_agent_restarted_host_incomplete_table_no_settle),
 	};
