@@ -41,8 +41,14 @@
  *   t=5.95  A admits its last write (5.95 + 2 < 7.95 fails from here on)
  *   t=7.95  A's deadline: self-fence, handles fail with EIO; every write landed by 7.95
  *   t=0.0+  observer B's read completes and returns counter n: first_seen >= 0.0
+ *           (B's lockd reads every slot each hb_interval and hands what it saw to
+ *           its agent, lk_agent_heartbeat_seen)
+ *   t=7.95  A leaves the group (it fenced itself); B's recovery watch of A starts
+ *           from that observation
  *   t=10.0  B (coordinator) declares A dead, marks A's slot fenced, clears A's table,
- *           multicasts RECOVERED; vm1/disk.img can be locked elsewhere from ~10.0-10.1 s
+ *           multicasts RECOVERED; vm1/disk.img can be locked elsewhere from ~10.0-11.0 s
+ *           (a coordinator that took over after A left starts from its own first read
+ *           instead, see below: ~18 s here)
  *
  * The same arithmetic covers a paused host (SIGSTOP): it admits nothing once its clock
  * says the deadline is near, and a write admitted just before the pause lands within
