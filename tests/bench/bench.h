@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * bench.h - what every vmfs benchmark program shares: the monotonic clock in nanoseconds
- * and the percentile lines it prints. A benchmark prints key=value lines only, in
- * milliseconds with three decimals; comparing them with a peer measured in the same run
- * is left to whoever reads them (tests/bench/ scripts, a person).
+ * bench.h - what every vmfs benchmark program shares: the monotonic clock in nanoseconds,
+ * the percentile lines it prints and the parsing of its numeric options. A benchmark
+ * prints key=value lines only, in milliseconds with three decimals; comparing them with a
+ * peer measured in the same run is left to whoever reads them (tests/bench/ scripts, a
+ * person).
  *
  * Percentiles are nearest rank over the sorted samples: p is the smallest sample with at
  * least p% of all samples at or below it.
@@ -11,6 +12,8 @@
 #ifndef VMFS_TESTS_BENCH_H
 #define VMFS_TESTS_BENCH_H
 
+#include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -49,6 +52,30 @@ static inline void bench_print_pcts(const char *key, uint64_t *samples, size_t n
 	qsort(samples, n, sizeof(*samples), bench_cmp_u64);
 	printf("%s_p50_ms=%.3f\n", key, bench_pct_ms(samples, n, 50));
 	printf("%s_p99_ms=%.3f\n", key, bench_pct_ms(samples, n, 99));
+}
+
+/*
+ * Parses s, the value of option name ("--count"), as a decimal in [min, max] into *out.
+ * Anything else (a sign, blanks, trailing text, out of range) prints
+ * "<prog>: <name>: want <min>..<max>, got '<s>'" on stderr and returns false: the caller
+ * exits 2 (bad usage).
+ */
+static inline bool bench_parse_opt(const char *prog, const char *name, const char *s,
+				   unsigned long min, unsigned long max, unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (s && *s >= '0' && *s <= '9') {
+		errno = 0;
+		v = strtoul(s, &end, 10);
+		if (!errno && !*end && v >= min && v <= max) {
+			*out = v;
+			return true;
+		}
+	}
+	fprintf(stderr, "%s: %s: want %lu..%lu, got '%s'\n", prog, name, min, max, s ? s : "");
+	return false;
 }
 
 #endif /* VMFS_TESTS_BENCH_H */

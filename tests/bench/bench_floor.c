@@ -451,23 +451,6 @@ static void floor_usage(FILE *f)
 		FLOOR_CPG_MAX_SIZE, FLOOR_DEFAULT_COUNT);
 }
 
-/* Parses a decimal in [min, max]; returns false on anything else. */
-static bool floor_parse_ul(const char *s, unsigned long min, unsigned long max,
-			   unsigned long *out)
-{
-	char *end;
-	unsigned long v;
-
-	if (!s || *s < '0' || *s > '9')
-		return false;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return false;
-	*out = v;
-	return true;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -497,19 +480,14 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "c:s:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
-			if (!floor_parse_ul(optarg, 1, FLOOR_MAX_COUNT, &count)) {
-				fprintf(stderr, FLOOR_PROG ": --count: want 1..%lu, got '%s'\n",
-					FLOOR_MAX_COUNT, optarg);
+			if (!bench_parse_opt(FLOOR_PROG, "--count", optarg, 1, FLOOR_MAX_COUNT,
+					     &count))
 				return 2;
-			}
 			break;
 		case 's':
-			if (!floor_parse_ul(optarg, sizeof(struct floor_msg), FLOOR_CPG_MAX_SIZE,
-					    &size)) {
-				fprintf(stderr, FLOOR_PROG ": --size: want %zu..%d, got '%s'\n",
-					sizeof(struct floor_msg), FLOOR_CPG_MAX_SIZE, optarg);
+			if (!bench_parse_opt(FLOOR_PROG, "--size", optarg, sizeof(struct floor_msg),
+					     FLOOR_CPG_MAX_SIZE, &size))
 				return 2;
-			}
 			size_set = true;
 			break;
 		case 'h':

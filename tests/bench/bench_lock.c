@@ -94,6 +94,14 @@ static int bl_fail_rc(int rc)
 	return rc == -ENOTCONN ? BL_EXIT_UNAVAILABLE : BL_EXIT_FAIL;
 }
 
+/* Prints a failed request of latency round i and returns the exit status to leave with. */
+static int bl_latency_fail(const char *what, const char *name, unsigned long i, int rc)
+{
+	fprintf(stderr, BL_PROG ": latency: %s %s (round %lu): %s\n", what, name, i,
+		bl_strerror(rc));
+	return bl_fail_rc(rc);
+}
+
 static bool bl_name(char *out, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static bool bl_name(char *out, size_t len, const char *fmt, ...)
@@ -143,17 +151,13 @@ static int bl_latency(const char *config, const char *prefix, unsigned long coun
 		rc = vmfslock_acquire(c, name, VMFSLOCK_EX, 0, NULL, NULL);
 		t1 = bench_now_ns();
 		if (rc) {
-			fprintf(stderr, BL_PROG ": latency: acquire %s (round %lu): %s\n", name, i,
-				bl_strerror(rc));
-			ret = bl_fail_rc(rc);
+			ret = bl_latency_fail("acquire", name, i, rc);
 			goto out;
 		}
 		rc = vmfslock_release(c, name);
 		t2 = bench_now_ns();
 		if (rc) {
-			fprintf(stderr, BL_PROG ": latency: release %s (round %lu): %s\n", name, i,
-				bl_strerror(rc));
-			ret = bl_fail_rc(rc);
+			ret = bl_latency_fail("release", name, i, rc);
 			goto out;
 		}
 		if (!warm) {
@@ -406,22 +410,6 @@ static void bl_usage(FILE *f)
 		BL_DEFAULT_INTERVAL_MS, BL_DEFAULT_TIMEOUT_S);
 }
 
-static bool bl_parse_ul(const char *s, unsigned long min, unsigned long max,
-			unsigned long *out)
-{
-	char *end;
-	unsigned long v;
-
-	if (!s || *s < '0' || *s > '9')
-		return false;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return false;
-	*out = v;
-	return true;
-}
-
 enum { OPT_COUNT = 256, OPT_PREFIX, OPT_SAME, OPT_SECONDS, OPT_THREADS, OPT_INTERVAL,
        OPT_TIMEOUT };
 
@@ -503,11 +491,8 @@ int main(int argc, char **argv)
 			for (size_t i = 0; i < sizeof(bl_ranges) / sizeof(bl_ranges[0]); i++)
 				if (bl_ranges[i].opt == opt)
 					r = &bl_ranges[i];
-			if (!bl_parse_ul(optarg, r->min, r->max, &val[opt])) {
-				fprintf(stderr, BL_PROG ": %s: want %lu..%lu, got '%s'\n", r->name,
-					r->min, r->max, optarg);
+			if (!bench_parse_opt(BL_PROG, r->name, optarg, r->min, r->max, &val[opt]))
 				return BL_EXIT_USAGE;
-			}
 			given[opt] = true;
 			continue;
 		default:

@@ -16,9 +16,7 @@
  * sanlock_release_p99_ms=, sanlock_n= (bench.h). The first BENCH_WARMUP rounds are not
  * counted. Exit status: 0 measured, 1 failed (one line on stderr), 2 bad usage.
  */
-#include <errno.h>
 #include <getopt.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,22 +44,6 @@ static void slb_usage(FILE *f)
 static const char *slb_strerror(int rv)
 {
 	return rv > SANLK_ERROR ? strerror(-rv) : "sanlock error, see sanlock_rv.h";
-}
-
-static bool slb_parse_ul(const char *s, unsigned long min, unsigned long max,
-			 unsigned long *out)
-{
-	char *end;
-	unsigned long v;
-
-	if (!s || *s < '0' || *s > '9')
-		return false;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return false;
-	*out = v;
-	return true;
 }
 
 static int slb_run(const char *res_str, unsigned long count)
@@ -141,11 +123,8 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
-			if (!slb_parse_ul(optarg, 1, SLB_MAX_COUNT, &count)) {
-				fprintf(stderr, SLB_PROG ": --count: want 1..%lu, got '%s'\n",
-					SLB_MAX_COUNT, optarg);
+			if (!bench_parse_opt(SLB_PROG, "--count", optarg, 1, SLB_MAX_COUNT, &count))
 				return 2;
-			}
 			break;
 		case 'h':
 			slb_usage(stdout);

@@ -31,13 +31,9 @@ top_srcdir=$(cd "${top_srcdir:-$(dirname "$0")/../..}" && pwd)
 top_builddir=$(cd "${top_builddir:-.}" && pwd)
 # shellcheck source=tests/cluster/lib.sh
 source "$top_srcdir/tests/cluster/lib.sh"
-
-command -v python3 >/dev/null 2>&1 || cl_skip "needs python3 (reads vmfsadm --json)"
-VMFSADM=$top_builddir/tools/vmfsadm/vmfsadm
-[[ -x $VMFSADM ]] || { echo "FAIL: $VMFSADM not built" >&2; exit 1; }
-export PATH="$top_builddir/tools/vmfsadm:$PATH"
-
-T0=$(date +%s%N)
+# shellcheck source=tests/cluster/lockd.sh
+source "$top_srcdir/tests/cluster/lockd.sh"
+lt_init
 cl_setup 3
 T=$CL_DIR/t
 mkdir -p "$T"
@@ -53,36 +49,8 @@ adm() {
 	ERR=$(<"$T/err")
 }
 
-# hold I NAME PATH [MODE]: in the background on host I, `vmfsadm lock -v --mode MODE PATH`
-# around a command that waits for $T/NAME.go; returns once the lock is held.
-hold() {
-	local i=$1 name=$2 path=$3 mode=${4:-ex}
-	rm -f "$T/$name.go"
-	: >"$T/$name.log"
-	# shellcheck disable=SC2016 # expanded by the inner sh
-	cl_bg "$i" "$name" "$T/$name.log" sh -c '"$@"; echo "vmfsadm exit $?"' sh \
-		vmfsadm lock -v --mode "$mode" "$path" -- \
-		sh -c 'while [ ! -e "$1" ]; do sleep 0.05; done' wait "$T/$name.go"
-	cl_wait_for 10 grep -q "held, generation" "$T/$name.log" ||
-		cl_fail "h$i could not take $mode on $path in 10 s: $(cat "$T/$name.log")"
-}
-
-# gen_of NAME: the generation "E:C" the holder NAME printed.
-gen_of() { sed -n 's/.*held, generation \([0-9]*:[0-9]*\).*/\1/p' "$T/$1.log" | head -n 1; }
-
-# now_ms: a monotonic-enough clock for elapsed times, in ms.
-now_ms() { local t=${EPOCHREALTIME/[.,]/}; printf '%s' $((10#$t / 1000)); }
-
-# unhold I NAME: lets NAME's command end; its vmfsadm must release and exit 0.
-unhold() {
-	local i=$1 name=$2
-	: >"$T/$name.go"
-	cl_wait_for 10 eval '! cl_alive '"$i $name" ||
-		cl_fail "h$i $name still running 10 s after its command was told to end"
-	cl_wait_for 2 grep -q "vmfsadm exit" "$T/$name.log" || true
-	grep -qx "vmfsadm exit 0" "$T/$name.log" ||
-		cl_fail "h$i $name: vmfsadm lock did not exit 0 after its command ended: $(cat "$T/$name.log")"
-}
+# gen_of NAME: the generation "E:C" the holder NAME (lt_hold) printed.
+gen_of() { lt_gen_of <"$CL_DIR/$1.log"; }
 
 # expect_busy I WHAT HOLDERS HOLDER_MODE GEN -- ARGS: `vmfsadm lock ARGS` on host I must
 # exit 75 without running its command, and its stderr name one of HOLDERS ("h1/1,h2/2":
@@ -118,41 +86,20 @@ expect_ok() {
 	cl_log "ok: $what"
 }
 
-# locks_canon I: host I's locks --json as sorted lines "path host name mode E:C orphan".
-locks_canon() {
-	cl_on "$1" vmfsadm locks --json | python3 -c '
-import json, sys
-for l in sorted(json.load(sys.stdin), key=lambda l: l["path"]):
-    for h in sorted(l["holders"], key=lambda h: h["host"]):
-        print(l["path"], h["host"], h["name"], h["mode"], "%d:%d" % tuple(h["gen"]),
-              "orphan" if h["orphan"] else "-")'
-}
-
-# table_is I EXPECTED: host I's locks_canon is EXPECTED (kept in TBL).
+# table_is I EXPECTED: host I's lt_locks_canon is EXPECTED (kept in TBL).
 table_is() {
-	TBL=$(locks_canon "$1" 2>&1) || return 1
+	TBL=$(lt_locks_canon "$1" 2>&1) || return 1
 	[[ $TBL == "$2" ]]
 }
 
 # tables_agree EXPECTED: all 3 hosts show the table EXPECTED (lines "path host mode"),
 # with equal generations everywhere; TBL1..3 keep what each host showed.
 tables_agree() {
-	TBL1=$(locks_canon 1 2>&1) || return 1
-	TBL2=$(locks_canon 2 2>&1) || return 1
-	TBL3=$(locks_canon 3 2>&1) || return 1
+	TBL1=$(lt_locks_canon 1 2>&1) || return 1
+	TBL2=$(lt_locks_canon 2 2>&1) || return 1
+	TBL3=$(lt_locks_canon 3 2>&1) || return 1
 	[[ $TBL1 == "$TBL2" && $TBL1 == "$TBL3" ]] || return 1
 	if [[ -z $1 ]]; then [[ -z $TBL1 ]]; else [[ $(awk '{print $1, $2, $4}' <<<"$TBL1") == "$1" ]]; fi
-}
-
-# gen_lt A B: generation "E:C" A is lower than B.
-gen_lt() {
-	local a=$1 b=$2
-	((${a%%:*} < ${b%%:*} || (${a%%:*} == ${b%%:*} && ${a##*:} < ${b##*:})))
-}
-
-ready() {
-	cl_on "$1" vmfsadm status --json 2>/dev/null |
-		python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["grants_open"] else 1)' 2>/dev/null
 }
 
 status_ok() {
@@ -176,15 +123,7 @@ sys.exit(0 if ok else 1)' 2>/dev/null
 }
 
 # --- cluster --------------------------------------------------------------------------
-vmfsadm format --cluster "$CL_CLUSTER" "$CL_DS" >"$T/format.log" 2>&1 ||
-	cl_fail "vmfsadm format failed: $(cat "$T/format.log")"
-for i in 1 2 3; do cl_start_corosync "$i"; done
-for i in 1 2 3; do cl_wait_quorate "$i" 30 || cl_fail "h$i corosync not quorate: $(cl_quorum "$i")"; done
-for i in 1 2 3; do cl_start_lockd "$i"; done
-for i in 1 2 3; do
-	cl_wait_for 20 ready "$i" ||
-		cl_fail "h$i: lockd grants not open 20 s after start: $(cl_on "$i" vmfsadm status 2>&1)"
-done
+lt_start_cluster 20 1 2 3
 cl_log "lockd ready on 3 hosts"
 
 # --- status and hosts -------------------------------------------------------------------
@@ -201,9 +140,9 @@ done
 cl_log "ok: hosts --json on 3 hosts: 3 live"
 
 # --- EX across hosts ------------------------------------------------------------------
-hold 1 ex1 vm1/disk.img ex
+lt_hold 1 ex1 vm1/disk.img ex
 g1=$(gen_of ex1)
-[[ $g1 =~ ^[0-9]+:[0-9]+$ ]] || cl_fail "h1 lock -v printed no generation: $(cat "$T/ex1.log")"
+[[ $g1 =~ ^[0-9]+:[0-9]+$ ]] || cl_fail "h1 lock -v printed no generation: $(lt_holder_out ex1)"
 cl_wait_for 2 table_is 2 "vm1/disk.img 1 h1 ex $g1 -" ||
 	cl_fail "h2 locks: expected vm1/disk.img held by h1 ex at $g1, got: $TBL"
 expect_busy 2 "EX held by h1, EX on h2" h1/1 ex "$g1" -- vm1/disk.img
@@ -214,32 +153,32 @@ expect_busy 1 "EX held by a process of h1, EX by another on h1" "this host/1" ex
 # the same lock under absolute names, on every host
 expect_busy 2 "EX held by h1, EX on h2 by mount point path" h1/1 ex "$g1" -- "$CL_VMFS_2/vm1/disk.img"
 expect_busy 3 "EX held by h1, EX on h3 by datastore path" h1/1 ex "$g1" -- "$CL_DS/vm1/disk.img"
-unhold 1 ex1
+lt_unhold 1 ex1
 # --wait: the release travels through corosync; allow it 2 s
 expect_ok 2 "h2 gets vm1/disk.img once h1 released it" --wait 2 vm1/disk.img
 
 # by absolute path on h1: h2 sees the relative name
-hold 1 abs1 "$CL_VMFS_1/vm1/disk.img" ex
+lt_hold 1 abs1 "$CL_VMFS_1/vm1/disk.img" ex
 ga=$(gen_of abs1)
 cl_wait_for 2 table_is 2 "vm1/disk.img 1 h1 ex $ga -" ||
 	cl_fail "lock taken on h1 as $CL_VMFS_1/vm1/disk.img: h2 expected vm1/disk.img held by h1 at $ga, got: $TBL"
 expect_busy 2 "EX held by h1 (taken by mount point path), EX on h2" h1/1 ex "$ga" -- vm1/disk.img
-unhold 1 abs1
+lt_unhold 1 abs1
 
 # --- SH ---------------------------------------------------------------------------------
-hold 1 sh1 base.img sh
-hold 2 sh2 base.img sh
+lt_hold 1 sh1 base.img sh
+lt_hold 2 sh2 base.img sh
 expect_ok 3 "SH held by h1 and h2, SH on h3" --mode sh base.img
 expect_busy 3 "SH held by h1+h2, EX on h3" "h1/1,h2/2" sh "" -- base.img
 expect_busy 3 "SH held by h1+h2, MW on h3" "h1/1,h2/2" sh "" -- --mode mw base.img
 expect_busy 1 "SH held by h1, EX by another process on h1" "this host/1" sh "" -- base.img
-hold 3 ex3 vm3/disk.img ex
+lt_hold 3 ex3 vm3/disk.img ex
 g3=$(gen_of ex3)
 expect_busy 1 "EX held by h3, SH on h1" h3/3 ex "$g3" -- --mode sh vm3/disk.img
 
 # --- MW ---------------------------------------------------------------------------------
-hold 1 mw1 shared.img mw
-hold 3 mw3 shared.img mw
+lt_hold 1 mw1 shared.img mw
+lt_hold 3 mw3 shared.img mw
 expect_ok 2 "MW held by h1 and h3, MW on h2" --mode mw shared.img
 expect_busy 2 "MW held by h1+h3, EX on h2" "h1/1,h3/3" mw "" -- shared.img
 expect_busy 2 "MW held by h1+h3, SH on h2" "h1/1,h3/3" mw "" -- --mode sh shared.img
@@ -260,7 +199,7 @@ grep -q "vm3/disk.img 3 h3 ex $g3 -" <<<"$TBL1" ||
 cl_log "ok: locks --json identical on 3 hosts:"$'\n'"$TBL1"
 for n in "1 sh1" "2 sh2" "3 ex3" "1 mw1" "3 mw3"; do
 	# shellcheck disable=SC2086
-	unhold $n
+	lt_unhold $n
 done
 cl_wait_for 3 tables_agree "" || cl_fail "locks left after every holder released:
 h1: $TBL1
@@ -272,9 +211,9 @@ cl_log "ok: table empty on 3 hosts after release"
 : >"$T/w1.log"
 cl_bg 1 w1 "$T/w1.log" vmfsadm lock -v vm1/wait.img -- sleep 1
 cl_wait_for 5 grep -q "held, generation" "$T/w1.log" || cl_fail "h1 could not take vm1/wait.img: $(cat "$T/w1.log")"
-t=$(now_ms)
+t=$(lt_now_ms)
 expect_ok 2 "h2 --wait 5 while h1 holds for ~1 s" --wait 5 vm1/wait.img
-el=$(($(now_ms) - t))
+el=$(($(lt_now_ms) - t))
 ((el < 4500)) || cl_fail "h2 --wait 5: got the lock only after $el ms though h1 held it ~1 s"
 cl_log "ok: --wait 5 granted after $el ms"
 
@@ -284,9 +223,9 @@ for i in 1 2 3 1 3; do
 	# --wait 2: the previous holder's release may still be on its way through corosync
 	adm "$i" lock -v --wait 2 vm1/gen.img -- true
 	[[ $RC == 0 ]] || cl_fail "h$i lock vm1/gen.img: expected 0, got $RC: $ERR"
-	g=$(sed -n 's/.*held, generation \([0-9]*:[0-9]*\).*/\1/p' <<<"$ERR")
+	g=$(lt_gen_of <<<"$ERR")
 	[[ -n $g ]] || cl_fail "h$i lock -v printed no generation: $ERR"
-	if [[ -n $prev ]] && ! gen_lt "$prev" "$g"; then
+	if [[ -n $prev ]] && ! lt_gen_gt "$g" "$prev"; then
 		cl_fail "generation of vm1/gen.img did not grow: $prev then $g (on h$i)"
 	fi
 	prev=$g
@@ -299,9 +238,9 @@ cl_bg 2 k2 "$T/k2.log" vmfsadm lock -v vm1/kill.img -- sleep 60
 cl_wait_for 5 grep -q "held, generation" "$T/k2.log" || cl_fail "h2 could not take vm1/kill.img: $(cat "$T/k2.log")"
 expect_busy 3 "EX held by h2 (before kill -9)" h2/2 ex "" -- vm1/kill.img
 cl_kill 2 k2 KILL
-t=$(now_ms)
+t=$(lt_now_ms)
 expect_ok 3 "h3 gets vm1/kill.img after h2's client was killed with SIGKILL" --wait 5 vm1/kill.img
-el=$(($(now_ms) - t))
+el=$(($(lt_now_ms) - t))
 ((el < 5000)) || cl_fail "h3 got vm1/kill.img only after $el ms"
 cl_log "ok: killed client's lock free for h3 after $el ms"
 
@@ -320,11 +259,10 @@ h3: $TBL3"
 
 # --- two processes of one host share SH ------------------------------------------------------
 # (last, so that the checks above run even while this one fails)
-hold 1 shl base.img sh
+lt_hold 1 shl base.img sh
 expect_ok 1 "SH held by a process of h1, SH by another on h1" --mode sh base.img
 cl_alive 1 lockd || cl_fail "h1 lockd died when a second local client took SH on base.img: $(tail -n 5 "$CL_DIR/h1/lockd.log")"
-unhold 1 shl
+lt_unhold 1 shl
 
-for i in 1 2 3; do cl_alive "$i" lockd || cl_fail "h$i lockd is gone: $(tail -n 5 "$CL_DIR/h$i/lockd.log")"; done
-el=$((($(date +%s%N) - T0) / 100000000))
-echo "PASS: check-lockd-basic in $((el / 10)).$((el % 10)) s"
+lt_lockd_alive 1 2 3
+lt_pass check-lockd-basic

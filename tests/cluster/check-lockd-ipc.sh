@@ -26,13 +26,9 @@ top_srcdir=$(cd "${top_srcdir:-$(dirname "$0")/../..}" && pwd)
 top_builddir=$(cd "${top_builddir:-.}" && pwd)
 # shellcheck source=tests/cluster/lib.sh
 source "$top_srcdir/tests/cluster/lib.sh"
-
-command -v python3 >/dev/null 2>&1 || cl_skip "needs python3 (reads vmfsadm --json)"
-VMFSADM=$top_builddir/tools/vmfsadm/vmfsadm
-[[ -x $VMFSADM ]] || { echo "FAIL: $VMFSADM not built" >&2; exit 1; }
-export PATH="$top_builddir/tools/vmfsadm:$PATH"
-
-T0=$(date +%s%N)
+# shellcheck source=tests/cluster/lockd.sh
+source "$top_srcdir/tests/cluster/lockd.sh"
+lt_init
 cl_setup 2
 T=$CL_DIR/t
 mkdir -p "$T"
@@ -54,49 +50,10 @@ fi
 
 # --- helpers --------------------------------------------------------------------------
 
-now_ms() { local t=${EPOCHREALTIME/[.,]/}; printf '%s' $((10#$t / 1000)); }
-
-ready() {
-	cl_on "$1" vmfsadm status --json 2>/dev/null |
-		python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["grants_open"] else 1)' 2>/dev/null
-}
-
-# locks_canon I: host I's locks --json as sorted lines "path host mode E:C".
-locks_canon() {
-	cl_on "$1" vmfsadm locks --json | python3 -c '
-import json, sys
-for l in sorted(json.load(sys.stdin), key=lambda l: l["path"]):
-    for h in sorted(l["holders"], key=lambda h: h["host"]):
-        print(l["path"], h["host"], h["mode"], "%d:%d" % tuple(h["gen"]))'
-}
-
-# hold I NAME PATH: background `vmfsadm lock -v PATH` on host I until $T/NAME.go exists.
-hold() {
-	local i=$1 name=$2 path=$3
-	rm -f "$T/$name.go"
-	: >"$T/$name.log"
-	# shellcheck disable=SC2016 # expanded by the inner sh
-	cl_bg "$i" "$name" "$T/$name.log" sh -c '"$@"; echo "vmfsadm exit $?"' sh \
-		vmfsadm lock -v "$path" -- \
-		sh -c 'while [ ! -e "$1" ]; do sleep 0.05; done' wait "$T/$name.go"
-	cl_wait_for 10 grep -q "held, generation" "$T/$name.log" ||
-		cl_fail "h$i could not take $path in 10 s: $(cat "$T/$name.log")"
-}
-
-gen_of() { sed -n 's/.*held, generation \([0-9]*:[0-9]*\).*/\1/p' "$T/$1.log" | head -n 1; }
-
-unhold() {
-	local i=$1 name=$2
-	: >"$T/$name.go"
-	cl_wait_for 10 eval '! cl_alive '"$i $name" || cl_fail "h$i $name did not end"
-	cl_wait_for 2 grep -q "vmfsadm exit" "$T/$name.log" || true
-	grep -qx "vmfsadm exit 0" "$T/$name.log" ||
-		cl_fail "h$i $name: vmfsadm lock did not exit 0: $(cat "$T/$name.log")"
-}
-
-# the lock of the well-behaved client on h1 is still h1's, same generation (TBL: h2's table)
+# the lock of the well-behaved client on h1 is still h1's, same generation (TBL: h2's
+# table as lines "path host mode E:C")
 keeper_held() {
-	TBL=$(locks_canon 2 2>&1) || return 1
+	TBL=$(lt_locks_canon 2 2>&1 | awk '{ print $1, $2, $4, $5 }') || return 1
 	grep -qx "vm1/disk.img 1 ex $KEEP_GEN" <<<"$TBL"
 }
 
@@ -139,17 +96,15 @@ abuse() {
 	fi
 	cl_wait_for 2 keeper_held ||
 		cl_fail "$kase: vm1/disk.img should still be held by h1's well-behaved client at $KEEP_GEN; h2 shows: $TBL"
-	cl_alive 1 keep || cl_fail "$kase: h1's well-behaved client (vmfsadm lock vm1/disk.img) is gone: $(cat "$T/keep.log")"
+	cl_alive 1 keep || cl_fail "$kase: h1's well-behaved client (vmfsadm lock vm1/disk.img) is gone: $(lt_holder_out keep)"
 	cl_on 1 vmfsadm status >"$T/status.out" 2>&1 ||
 		cl_fail "$kase: a new vmfsadm status on h1 failed: $(cat "$T/status.out")"
 	cl_log "ok: $kase: dropped, lockd running, vm1/disk.img still held, status answers"
 }
 
 # --- cluster --------------------------------------------------------------------------
-vmfsadm format --cluster "$CL_CLUSTER" "$CL_DS" >"$T/format.log" 2>&1 ||
-	cl_fail "vmfsadm format failed: $(cat "$T/format.log")"
-for i in 1 2; do cl_start_corosync "$i"; done
-for i in 1 2; do cl_wait_quorate "$i" 30 || cl_fail "h$i corosync not quorate: $(cl_quorum "$i")"; done
+lt_format
+lt_start_corosync 1 2
 if [[ -n $VG_LOG ]]; then
 	CL_LOCKD=$CL_DIR/lockd-vg cl_start_lockd 1
 	cl_log "h1: lockd runs under valgrind, log $VG_LOG"
@@ -158,16 +113,13 @@ else
 	cl_log "h1: valgrind not used (not found or VMFS_TEST_VALGRIND=0)"
 fi
 cl_start_lockd 2
-for i in 1 2; do
-	cl_wait_for 30 ready "$i" ||
-		cl_fail "h$i: lockd grants not open 30 s after start: $(cl_on "$i" vmfsadm status 2>&1)"
-done
+lt_wait_ready start 30 2 1 2
 cl_log "lockd ready on 2 hosts"
 
-hold 1 keep vm1/disk.img
-KEEP_GEN=$(gen_of keep)
+lt_hold 1 keep vm1/disk.img
+KEEP_GEN=$(lt_gen_of <"$CL_DIR/keep.log")
 cl_wait_for 2 keeper_held || cl_fail "h2 does not show h1's vm1/disk.img at $KEEP_GEN: $TBL"
-hold 2 other vm2/disk.img
+lt_hold 2 other vm2/disk.img
 
 # --- the abuses -------------------------------------------------------------------------
 abuse notjson
@@ -178,24 +130,23 @@ abuse sizebig
 abuse huge
 abuse twice vm2/disk.img
 # the acquire the dropped connection left parked must never be granted: let h2 go
-unhold 2 other
+lt_unhold 2 other
 sleep 1.5
-TBL=$(locks_canon 2)
+TBL=$(lt_locks_canon 2)
 [[ $TBL != *vm2/disk.img* ]] ||
 	cl_fail "twice: after h2 released vm2/disk.img, the acquire of the dropped connection was granted: $TBL"
 cl_log "ok: twice: the dropped connection's parked acquire was not granted"
 abuse holdjunk vm3/x
-t=$(now_ms)
+t=$(lt_now_ms)
 cl_on 2 vmfsadm lock --wait 3 vm3/x -- true >"$T/h2.out" 2>&1 ||
 	cl_fail "holdjunk: h2 could not take vm3/x, held by the dropped connection: $(cat "$T/h2.out")"
-cl_log "ok: holdjunk: the dropped client's vm3/x was free for h2 after $(($(now_ms) - t)) ms"
+cl_log "ok: holdjunk: the dropped client's vm3/x was free for h2 after $(($(lt_now_ms) - t)) ms"
 
-unhold 1 keep
+lt_unhold 1 keep
 if [[ -n $VG_LOG ]]; then
 	if grep -qE 'Invalid (read|write|free)|uninitialised|Mismatched free|Source and destination overlap' "$VG_LOG"; then
 		cl_fail "valgrind found memory errors in h1's lockd:$(vg_excerpt)"
 	fi
 	cl_log "ok: valgrind: no memory error in h1's lockd"
 fi
-el=$((($(date +%s%N) - T0) / 100000000))
-echo "PASS: check-lockd-ipc in $((el / 10)).$((el % 10)) s"
+lt_pass check-lockd-ipc

@@ -27,74 +27,20 @@ set -euo pipefail
 : "${top_builddir:=$top_srcdir}"
 # shellcheck source=tests/cluster/lib.sh
 source "$top_srcdir/tests/cluster/lib.sh"
-
-ADM=$top_builddir/tools/vmfsadm/vmfsadm
-[[ $ADM == /* ]] || ADM=$PWD/$ADM
-[[ -x $ADM ]] || { echo "check-lockd-join: $ADM not built"; exit 1; }
-command -v python3 >/dev/null || cl_skip "python3 is needed"
-
-# --- helpers ---------------------------------------------------------------------------
-
-now() { date +%s.%N; }
-# since T0 [T1]: seconds from T0 to T1 (default now), 2 decimals
-since() { awk -v a="$1" -v b="${2:-$(date +%s.%N)}" 'BEGIN { printf "%.2f", b - a }'; }
-# fle A B: A <= B (floats)
-fle() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
-
-# stq I EXPR: evaluate python EXPR over host I's `vmfsadm status --json` (as s)
-stq() {
-	cl_on "$1" "$ADM" status --json 2>/dev/null | python3 -c '
-import sys, json
-s = json.load(sys.stdin)
-v = eval(sys.argv[1])
-print(" ".join(map(str, v)) if isinstance(v, tuple) else v)' "$2" 2>/dev/null
-}
-# ready I N: host I has grants open and N members
-ready() { [[ $(stq "$1" 's["grants_open"] and len(s["members"])') == "$2" ]] 2>/dev/null; }
-# locks_norm I [PATH...]: host I's `locks --json` as one line: each path (all, or only the
-# PATHs given) with its holders' host, mode, generation and orphan flag, sorted
-locks_norm() {
-	local i=$1
-	shift
-	cl_on "$i" timeout 10 "$ADM" locks --json 2>/dev/null | python3 -c '
-import sys, json
-want = set(sys.argv[1:])
-t = json.load(sys.stdin)
-out = sorted((e["path"], sorted((h["host"], h["mode"], tuple(h["gen"]), h["orphan"])
-                                for h in e["holders"]))
-             for e in t if not want or e["path"] in want)
-print(json.dumps(out))' "$@"
-}
-
-# hold I NAME PATH: background `vmfsadm lock -v PATH -- sleep 600` on host I, waits for the
-# grant; its exit status and the time it exited go to $CL_DIR/NAME.rc, output to NAME.log
-hold() {
-	local i=$1 name=$2 path=$3
-	rm -f "$CL_DIR/$name.rc" "$CL_DIR/$name.log"
-	# shellcheck disable=SC2016
-	cl_bg "$i" "$name" "$CL_DIR/$name.log" sh -c '"$@"; echo "$? $(date +%s.%N)" >"$0"' \
-		"$CL_DIR/$name.rc" "$ADM" lock -v "$path" -- sleep 600
-	cl_wait_for 10 grep -q "held, generation" "$CL_DIR/$name.log" ||
-		cl_fail "h$i could not lock $path: $(cat "$CL_DIR/$name.log" "$CL_DIR/$name.rc" 2>/dev/null)"
-}
-
-# gen_of <TEXT: the last generation "E:C" a `vmfsadm lock -v` printed
-gen_of() { sed -n 's/.*held, generation \([0-9]*:[0-9]*\).*/\1/p' | tail -n 1; }
+# shellcheck source=tests/cluster/lockd.sh
+source "$top_srcdir/tests/cluster/lockd.sh"
+lt_init
 
 # --- cluster of 3 (of 4) -----------------------------------------------------------------
 
 cl_setup 4
-"$ADM" format --cluster vmfstest "$CL_DS" >/dev/null || cl_fail "format failed"
-for i in 1 2 3; do cl_start_corosync "$i"; done
-for i in 1 2 3; do cl_wait_quorate "$i" || cl_fail "h$i: corosync not quorate"; done
-for i in 1 2 3; do cl_start_lockd "$i"; done
-for i in 1 2 3; do cl_wait_for 30 ready "$i" 3 || cl_fail "h$i: grants not open with 3 members"; done
+lt_start_cluster 30 1 2 3
 cl_log "cluster of 3 ready"
 
 LONG=
 for i in 1 2 3; do
 	for x in a b; do
-		hold "$i" "long-$x-h$i" "long-h$i-$x"
+		lt_hold "$i" "long-$x-h$i" "long-h$i-$x" ex sleep 600
 		LONG+=" long-h$i-$x"
 	done
 done
@@ -123,15 +69,14 @@ cl_log "busy loops running: $(for b in $BUSY; do printf 'h%s %d  ' "$b" "$(wc -l
 
 # --- host 4 joins ---------------------------------------------------------------------------
 
-t_join=$(now)
-cl_start_corosync 4
-cl_wait_quorate 4 || cl_fail "h4: corosync not quorate"
-t_lockd=$(now)
+t_join=$(lt_now)
+lt_start_corosync 4
+t_lockd=$(lt_now)
 cl_start_lockd 4
-cl_wait_for 30 ready 4 4 || cl_fail "h4: grants not open with 4 members 30 s after its lockd started"
-t_ready=$(now)
-cl_log "FIGURE join: h4's corosync quorate after $(since "$t_join" "$t_lockd") s, grants open $(since "$t_lockd" "$t_ready") s after its lockd started"
-for i in 1 2 3; do cl_wait_for 10 ready "$i" 4 || cl_fail "h$i: not ready with 4 members after h4 joined"; done
+lt_wait_ready join 30 4 4
+t_ready=$(lt_now)
+cl_log "FIGURE join: h4's corosync quorate after $(lt_since "$t_join" "$t_lockd") s, grants open $(lt_since "$t_lockd" "$t_ready") s after its lockd started"
+lt_wait_ready "after h4 joined" 10 4 1 2 3
 
 # the long-held locks, the same everywhere
 # shellcheck disable=SC2086
@@ -141,7 +86,7 @@ print(json.dumps(sorted((p, [[int(p[6]), "ex", "GEN", False]]) for p in sys.argv
 declare -a L
 for i in 1 2 3 4; do
 	# shellcheck disable=SC2086
-	L[i]=$(locks_norm "$i" $LONG)
+	L[i]=$(lt_locks_norm "$i" $LONG)
 done
 cl_log "join: h4 shows the long-held locks as ${L[4]}"
 for i in 1 2 3; do
@@ -154,9 +99,9 @@ done
 rc=0 out=$(cl_on 4 timeout 10 "$ADM" lock -v j4 -- true 2>&1) || rc=$?
 [[ $rc == 0 ]] || cl_fail "join: h4 cannot lock j4: rc $rc: $out"
 for i in 1 2 3 4; do
-	cl_wait_for 5 eval '[[ $(locks_norm '"$i"' j4) == "[]" ]]' || cl_fail "join: h$i still shows j4 after h4 released it: $(locks_norm "$i" j4)"
+	cl_wait_for 5 eval '[[ $(lt_locks_norm '"$i"' j4) == "[]" ]]' || cl_fail "join: h$i still shows j4 after h4 released it: $(lt_locks_norm "$i" j4)"
 done
-cl_log "join: h4 locked and released j4 ($(gen_of <<<"$out"))"
+cl_log "join: h4 locked and released j4 ($(lt_gen_of <<<"$out"))"
 
 # let the loops run on a little, then stop them
 sleep 2
@@ -174,15 +119,11 @@ done
 
 for i in 1 2 3; do
 	for x in a b; do
-		cl_alive "$i" "long-$x-h$i" && [[ ! -e $CL_DIR/long-$x-h$i.rc ]] ||
-			cl_fail "join: h$i's holder of long-h$i-$x stopped: $(cat "$CL_DIR/long-$x-h$i.log" "$CL_DIR/long-$x-h$i.rc" 2>/dev/null)"
+		lt_holding "$i" "long-$x-h$i" ||
+			cl_fail "join: h$i's holder of long-h$i-$x stopped: $(lt_holder_out "long-$x-h$i")"
 	done
 done
-agree() {
-	A1=$(locks_norm 1) A2=$(locks_norm 2) A3=$(locks_norm 3) A4=$(locks_norm 4)
-	[[ -n $A1 && $A1 == "$A2" && $A1 == "$A3" && $A1 == "$A4" ]]
-}
-cl_wait_for 5 agree || cl_fail "join: the hosts disagree on the locks: h1 $A1, h2 $A2, h3 $A3, h4 $A4"
+cl_wait_for 5 lt_agree 1 2 3 4 || cl_fail "join: the hosts disagree on the locks: h1 $A1, h2 $A2, h3 $A3, h4 $A4"
 cl_log "join: all 4 hosts agree: $A1"
 
 if grep -n -i -E 'invariant|violation' "$CL_DIR"/h[1-4]/lockd.log; then

@@ -31,14 +31,11 @@ top_srcdir=$(cd "${top_srcdir:-$(dirname "$0")/../..}" && pwd)
 top_builddir=$(cd "${top_builddir:-.}" && pwd)
 # shellcheck source=tests/cluster/lib.sh
 source "$top_srcdir/tests/cluster/lib.sh"
-
-command -v python3 >/dev/null 2>&1 || cl_skip "needs python3 (reads vmfsadm --json)"
+# shellcheck source=tests/cluster/lockd.sh
+source "$top_srcdir/tests/cluster/lockd.sh"
+lt_init
 command -v setpriv >/dev/null 2>&1 || cl_skip "needs setpriv (runs vmfsadm as nobody)"
-VMFSADM=$top_builddir/tools/vmfsadm/vmfsadm
-[[ -x $VMFSADM ]] || { echo "FAIL: $VMFSADM not built" >&2; exit 1; }
-export PATH="$top_builddir/tools/vmfsadm:$PATH"
 
-T0=$(date +%s%N)
 # a short heartbeat, so that the slot watch of a second lockd (2 * hb + io) is short
 CL_HB=500 CL_IO=1000 cl_setup 3
 T=$CL_DIR/t
@@ -74,30 +71,16 @@ conf_copy() {
 	shift 2
 	f=$CL_DIR/h$i/$name.conf
 	cp "$CL_DIR/h$i/vmfs.conf" "$f"
-	for kv in "$@"; do
-		CL_K=${kv%%=*} CL_V=${kv#*=} awk '
-			BEGIN { k = ENVIRON["CL_K"]; v = ENVIRON["CL_V"] }
-			{ line = $0; sub(/^[ \t]+/, "", line) }
-			line ~ /^[^#]/ { split(line, a, /[ \t]*=/); if (a[1] == k) { if (!done) print k " = " v; done = 1; next } }
-			{ print }
-			END { if (!done) print k " = " v }
-		' "$f" >"$f.tmp" && mv -f "$f.tmp" "$f"
-	done
+	for kv in "$@"; do cl_conf_edit "$f" "${kv%%=*}" "${kv#*=}"; done
 	printf '%s\n' "$f"
 }
 
-lease_valid() {
-	cl_on "$1" vmfsadm status --json 2>/dev/null | python3 -c '
-import json, sys
-s = json.load(sys.stdin)
-sys.exit(0 if s["lease"] == "valid" and s["grants_open"] else 1)' 2>/dev/null
-}
+# lease_valid I: host I's lockd has a valid lease and grants open.
+lease_valid() { [[ $(lt_stq "$1" 's["lease"] == "valid" and s["grants_open"]') == True ]]; }
 
 # host_gen I J: host J's heartbeat generation as host I's lockd reads it.
 host_gen() {
-	cl_on "$1" vmfsadm hosts --json | python3 -c '
-import json, sys
-print(next(h["host_gen"] for h in json.load(sys.stdin) if h["host"] == int(sys.argv[1])))' "$2"
+	cl_on "$1" "$ADM" hosts --json | lt_json h 'next(x["host_gen"] for x in h if x["host"] == int(argv[0]))' "$2"
 }
 
 # --- host 3: no corosync ------------------------------------------------------------------
@@ -108,20 +91,17 @@ cp "$CL_DIR/h3/vmfs.conf.orig" "$CL_DIR/h3/vmfs.conf"
 refuse "corosync not running on the host" 69 3 "$CL_DIR/h3/vmfs.conf" "corosync" "running"
 
 # --- hosts 1 and 2: corosync ----------------------------------------------------------------
-for i in 1 2; do cl_start_corosync "$i"; done
-for i in 1 2; do cl_wait_quorate "$i" 30 || cl_fail "h$i corosync not quorate: $(cl_quorum "$i")"; done
+lt_start_corosync 1 2
 token=$(cl_on 1 corosync-cmapctl -g runtime.config.totem.token | sed -n 's/.* = \([0-9]*\)$/\1/p')
 [[ $token =~ ^[0-9]+$ ]] || cl_fail "cannot read corosync's runtime token on h1"
 cl_log "corosync on h1 and h2, runtime token $token ms"
 
 refuse "datastore without a lock volume" nz 1 "$CL_DIR/h1/vmfs.conf" "$CL_DS"
 
-vmfsadm format --cluster other "$CL_DS" >"$T/format.log" 2>&1 ||
-	cl_fail "vmfsadm format --cluster other failed: $(cat "$T/format.log")"
+lt_format --cluster other
 refuse "datastore of another cluster" nz 1 "$CL_DIR/h1/vmfs.conf" "'other'" "'$CL_CLUSTER'"
 
-vmfsadm format --force --cluster "$CL_CLUSTER" "$CL_DS" >"$T/format.log" 2>&1 ||
-	cl_fail "vmfsadm format --force --cluster $CL_CLUSTER failed: $(cat "$T/format.log")"
+lt_format --force --cluster "$CL_CLUSTER"
 # 2 * 200 + 3 * 500 + skew <= 2000 (vmfs.conf's own bound holds), but 2000 <= token + 500
 ((2000 <= token + 500)) || cl_fail "runtime token $token ms: the host_dead case needs token >= 1500"
 short=$(conf_copy 1 short hb_interval_ms=200 io_timeout_ms=500 host_dead_ms=2000 run_dir=/run/vmfs-short)
@@ -153,7 +133,7 @@ cl_log "ok: first lockd on h1 unharmed (heartbeat generation $gen_after)"
 chmod 0711 "$CL_DIR"
 mkdir -m 0755 "$CL_DIR/pub"
 install -m 0644 "$CL_DIR/h1/vmfs.conf" "$CL_DIR/pub/vmfs.conf"
-install -m 0755 "$VMFSADM" "$CL_DIR/pub/vmfsadm"
+install -m 0755 "$ADM" "$CL_DIR/pub/vmfsadm"
 nobody=(setpriv --reuid=65534 --regid=65534 --clear-groups "$CL_DIR/pub/vmfsadm")
 RC=0
 cl_on 1 "${nobody[@]}" status -c "$CL_DIR/pub/vmfs.conf" >"$T/out" 2>&1 || RC=$?
@@ -163,11 +143,10 @@ RC=0
 cl_on 1 "${nobody[@]}" lock -c "$CL_DIR/pub/vmfs.conf" x -- touch "$T/ran" >"$T/out" 2>&1 || RC=$?
 [[ $RC == 77 ]] || cl_fail "vmfsadm lock as nobody: expected 77 (no permission), got $RC: $(cat "$T/out")"
 [[ ! -e $T/ran ]] || cl_fail "vmfsadm lock as nobody: the command ran"
-held=$(cl_on 2 vmfsadm locks --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+held=$(cl_on 2 "$ADM" locks --json | lt_json l 'len(l)')
 [[ $held == 0 ]] || cl_fail "vmfsadm lock as nobody was refused, but $held lock(s) are held: $(cl_on 2 vmfsadm locks)"
 cl_log "ok: vmfsadm lock as nobody refused (77): $(cat "$T/out")"
 # (a member of group vmfs may lock: not tested, the test creates no group or user)
 
-for i in 1 2; do cl_alive "$i" lockd || cl_fail "h$i lockd is gone: $(tail -n 5 "$CL_DIR/h$i/lockd.log")"; done
-el=$((($(date +%s%N) - T0) / 100000000))
-echo "PASS: check-lockd-startup in $((el / 10)).$((el % 10)) s"
+lt_lockd_alive 1 2
+lt_pass check-lockd-startup

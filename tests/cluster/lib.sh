@@ -354,9 +354,13 @@ cl_alive() { cl_pid "$1" "$2" >/dev/null; }
 
 # cl_conf_set I KEY VALUE: set KEY = VALUE in host I's vmfs.conf (replacing, else appending).
 cl_conf_set() {
-	local i=$1 f
-	_cl_check_host "$i"
-	f=$CL_DIR/h$i/vmfs.conf
+	_cl_check_host "$1"
+	cl_conf_edit "$CL_DIR/h$1/vmfs.conf" "$2" "$3"
+}
+
+# cl_conf_edit FILE KEY VALUE: set KEY = VALUE in the vmfs.conf FILE (replacing, else appending).
+cl_conf_edit() {
+	local f=$1
 	CL_K=$2 CL_V=$3 awk '
 		BEGIN { k = ENVIRON["CL_K"]; v = ENVIRON["CL_V"] }
 		{ line = $0; sub(/^[ \t]+/, "", line) }
