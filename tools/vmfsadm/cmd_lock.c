@@ -59,6 +59,12 @@ static bool wait_or_lost(struct vmfslock *c, const char *name, pid_t pid, int *s
 			snprintf(why, len, "this host was fenced: %s", ev.text);
 		} else if (ev.type == VMFSLOCK_EV_REVOKED && strcmp(ev.text, name) == 0) {
 			snprintf(why, len, "the lock was taken away from this host");
+			/* a host that fences itself revokes each lock first: the reason follows */
+			while (vmfslock_event_next(c, &ev, 50) == 0)
+				if (ev.type == VMFSLOCK_EV_FENCED) {
+					snprintf(why, len, "this host was fenced: %s", ev.text);
+					break;
+				}
 		} else {
 			continue;
 		}
