@@ -529,16 +529,18 @@ int lkc_evict(struct lkc *c, lk_host_t host, uint64_t inc)
 int lkc_send(struct lkc *c, const struct lk_msg *m)
 {
 	void *buf;
-	size_t len;
+	size_t len, need;
 	int rc = lk_wire_encode(m, &buf, &len);
 
 	if (rc < 0)
 		return rc;
-	if (c->outlen + 4 + len > c->outcap) {
+	need = (c->outlen ? c->outlen : ENV_HDR) + 4 + len; /* the envelope header counts */
+
+	if (need > c->outcap) {
 		size_t ncap = c->outcap ? c->outcap : 4096;
 		uint8_t *p;
 
-		while (ncap < c->outlen + 4 + len + ENV_HDR)
+		while (ncap < need)
 			ncap *= 2;
 		p = realloc(c->out, ncap);
 		if (!p) {

@@ -210,8 +210,10 @@ static lk_host_t get_host(struct rbuf *r, bool may_be_zero)
 {
 	uint32_t h = get_u32(r);
 
-	if (h > LK_MAX_HOSTS || (!h && !may_be_zero))
+	if (h > LK_MAX_HOSTS || (!h && !may_be_zero)) {
 		fail(r, "host id out of range");
+		return 0; /* callers index arrays with it before they look at r->why */
+	}
 	return h;
 }
 

@@ -320,8 +320,7 @@ static int32_t on_signal(int32_t sig, void *data)
 	qb_log(LOG_NOTICE, "signal %d: releasing every lock, then stopping", sig);
 	d->stopping = true;
 	d->stop_deadline = lkd_now() + 2 * (int64_t)d->timing.host_dead_ms;
-	lki_fenced(d->ipc, "vmfs-lockd is stopping: every lock of this host is being released");
-	lki_release_all(d->ipc);
+	lki_stopping(d->ipc, "vmfs-lockd is stopping: every lock of this host is being released");
 	stop_poll(d);
 	return 0;
 }

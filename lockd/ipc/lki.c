@@ -709,6 +709,13 @@ void lki_fenced(struct lki *s, const char *why)
 		}
 }
 
+void lki_stopping(struct lki *s, const char *why)
+{
+	/* told first, then released: the event says their handles must fail from now on */
+	broadcast_event(s, json_pack("{s:s, s:s}", "event", "fenced", "why", why), NULL);
+	lki_release_all(s);
+}
+
 void lki_release_all(struct lki *s)
 {
 	for (struct client *c = s->clients; c; c = c->next)

@@ -38,5 +38,7 @@ void lki_retry_waiters(struct lki *s);
 void lki_tick(struct lki *s, int64_t now);
 /* Shutdown: every client hold released through the agent. */
 void lki_release_all(struct lki *s);
+/* Shutdown: clients told (a "fenced" event with why), then lki_release_all. */
+void lki_stopping(struct lki *s, const char *why);
 
 #endif

@@ -264,5 +264,20 @@ expect_ok 1 "SH held by a process of h1, SH by another on h1" --mode sh base.img
 cl_alive 1 lockd || cl_fail "h1 lockd died when a second local client took SH on base.img: $(tail -n 5 "$CL_DIR/h1/lockd.log")"
 lt_unhold 1 shl
 
-lt_lockd_alive 1 2 3
+# --- a clean stop while a client holds a lock -------------------------------------------------
+# SIGTERM to h3's lockd: its client is told, the lock is released (persisted free) and
+# the heartbeat marked clean, so h1 gets the lock at once, not after h3's lease.
+lt_hold 3 stop vm3/stop.img
+t=$(lt_now)
+cl_stop 3 lockd
+cl_wait_for 5 test -s "$CL_DIR/stop.rc" || cl_fail "h3's client still runs after its lockd stopped: $(lt_holder_out stop)"
+read -r rc _ <"$CL_DIR/stop.rc"
+[[ $rc == 70 ]] || cl_fail "h3's client exited $rc when its lockd stopped, not 70: $(lt_holder_out stop)"
+grep -q "heartbeat marked clean" "$CL_DIR/h3/lockd.log" ||
+	cl_fail "h3's lockd stopped without marking its heartbeat clean: $(tail -n 5 "$CL_DIR/h3/lockd.log")"
+cl_wait_for 5 cl_on 1 "$ADM" lock vm3/stop.img -- true ||
+	cl_fail "h1 could not take vm3/stop.img within 5 s of h3's clean stop"
+cl_log "ok: clean stop of h3's lockd with a lock held: h1 took it $(lt_since "$t") s after SIGTERM"
+
+lt_lockd_alive 1 2
 lt_pass check-lockd-basic

@@ -371,6 +371,32 @@ static void test_lk_wire_snapshot_out_of_order_refused(void **state)
 	lk_state_free(s);
 }
 
+/* Any 4 bytes of a snapshot set to host 200: refused or decoded, never an array indexed
+ * out of bounds (the sanitizer build watches). */
+static void test_lk_wire_snapshot_host_out_of_range_never_indexes(void **state)
+{
+	struct lk_state *s = busy_replica();
+	struct lk_msg *o;
+	const char *why;
+	uint8_t *buf, *copy;
+	size_t len;
+
+	(void)state;
+	encode_snapshot(s, (void **)&buf, &len);
+	copy = malloc(len);
+	for (size_t off = 0; off + 4 <= len; off++) {
+		memcpy(copy, buf, len);
+		copy[off] = 200;
+		copy[off + 1] = copy[off + 2] = copy[off + 3] = 0;
+		o = NULL;
+		if (lk_wire_decode(copy, len, 2, &lk_rules_default, &o, &why) == 0)
+			lk_msg_free(o);
+	}
+	free(copy);
+	free(buf);
+	lk_state_free(s);
+}
+
 static void test_lk_wire_encode_refuses(void **state)
 {
 	struct lk_msg m = { .type = LK_MSG_CONFCHG };
@@ -399,6 +425,7 @@ int main(void)
 		cmocka_unit_test(test_lk_wire_bad_body_fields),
 		cmocka_unit_test(test_lk_wire_counts_and_trailing),
 		cmocka_unit_test(test_lk_wire_snapshot_out_of_order_refused),
+		cmocka_unit_test(test_lk_wire_snapshot_host_out_of_range_never_indexes),
 		cmocka_unit_test(test_lk_wire_encode_refuses),
 	};
 
