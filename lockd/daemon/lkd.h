@@ -112,8 +112,13 @@ void lkd_io_stop(struct lkd_io *io);
 void lkd_io_submit(struct lkd_io *io, struct lk_act *x, uint64_t inc);
 /* Reads every heartbeat slot into d->slots (from the main loop when done). */
 void lkd_io_scan(struct lkd_io *io);
-/* Jobs queued or running. */
+/* Jobs queued or running; of them, the agent's (of any incarnation). */
 size_t lkd_io_busy(const struct lkd_io *io);
+size_t lkd_io_agent_busy(const struct lkd_io *io);
+/* The live incarnation (0 between incarnations) and its lease deadline (0: none): a
+ * worker issues a queued write only if it is this incarnation's and may still land
+ * before the deadline. */
+void lkd_io_set_live(struct lkd_io *io, uint64_t inc, int64_t deadline);
 
 /* --- lkd_view.c --------------------------------------------------------------------- */
 json_t *lkd_view_status(struct lkd *d);

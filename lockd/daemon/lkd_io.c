@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -57,7 +58,12 @@ struct lkd_io {
 	pthread_cond_t cv;
 	struct job *head, *tail;
 	bool stop;
-	size_t busy; /* queued + running, main thread's count */
+	size_t busy;       /* queued + running, main thread's count */
+	size_t agent_busy; /* ... of them, the agent's (any incarnation) */
+	/* Published by the main loop, read by the workers just before a write: the live
+	 * incarnation (0 between incarnations) and its lease deadline (0: none yet). */
+	_Atomic uint64_t live_inc;
+	_Atomic int64_t deadline;
 	int pipefd[2];
 	pthread_t *threads;
 	int nthreads;
@@ -235,15 +241,43 @@ static int fence(struct lkd_io *io, struct lk_act *x)
 	return rc;
 }
 
+/*
+ * The agent admitted the write when it asked; by now its incarnation may be over (fenced,
+ * its successor running) or its lease too close to the deadline (the queue was long, the
+ * disk slow, or lockd was stopped in between). Checked just before the system call:
+ * -ECANCELED for an incarnation that is over, -ETIMEDOUT for a write that could land
+ * after the deadline. A heartbeat and a new epoch need no lease (the first ones come
+ * before there is one); a write already in the system call cannot be taken back, which
+ * is why a new incarnation starts only once the old one's jobs are all done.
+ */
+static int write_admitted(struct lkd_io *io, const struct job *j)
+{
+	enum lk_act_type t = j->act->type;
+	int64_t deadline;
+
+	if (t == LK_ACT_READ_HB || t == LK_ACT_READ_TABLE)
+		return 0;
+	if (j->inc != atomic_load(&io->live_inc))
+		return -ECANCELED;
+	if (t == LK_ACT_WRITE_HB || t == LK_ACT_NEW_EPOCH)
+		return 0;
+	deadline = atomic_load(&io->deadline);
+	return lk_write_admitted(&io->d->timing, lkd_now(), deadline) ? 0 : -ETIMEDOUT;
+}
+
 static void work_agent(struct lkd_io *io, struct job *j)
 {
 	const struct vol_geom *g = &io->d->vol.super.geom;
 	lk_host_t me = io->d->host;
 	struct lk_act *x = j->act;
-	uint8_t *buf = vol_alloc_sectors(g->sector_size, 1);
+	uint8_t *buf;
 	uint32_t n;
 	int dec;
 
+	j->rc = write_admitted(io, j);
+	if (j->rc)
+		return;
+	buf = vol_alloc_sectors(g->sector_size, 1);
 	if (!buf) {
 		j->rc = -ENOMEM;
 		return;
@@ -347,6 +381,7 @@ void lkd_io_submit(struct lkd_io *io, struct lk_act *x, uint64_t inc)
 	j->kind = JOB_AGENT;
 	j->act = x;
 	j->inc = inc;
+	io->agent_busy++;
 	enqueue(io, j);
 }
 
@@ -364,6 +399,17 @@ void lkd_io_scan(struct lkd_io *io)
 size_t lkd_io_busy(const struct lkd_io *io)
 {
 	return io->busy;
+}
+
+size_t lkd_io_agent_busy(const struct lkd_io *io)
+{
+	return io->agent_busy;
+}
+
+void lkd_io_set_live(struct lkd_io *io, uint64_t inc, int64_t deadline)
+{
+	atomic_store(&io->live_inc, inc);
+	atomic_store(&io->deadline, deadline);
 }
 
 /* --- completions (main loop) ------------------------------------------------------------------ */
@@ -422,6 +468,7 @@ static int32_t on_pipe(int32_t fd, int32_t revents, void *data)
 				lkd_view_slot_seen(io->d, h, j->scan_io[h], j->scan_rc[h],
 						   &j->scan_hb[h]);
 		} else {
+			io->agent_busy--;
 			complete_agent(io->d, j);
 		}
 		job_free(j);

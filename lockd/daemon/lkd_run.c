@@ -107,6 +107,7 @@ void lkd_run_actions(struct lkd *d)
 
 		if (deadline != d->deadline_sent) {
 			d->deadline_sent = deadline;
+			lkd_io_set_live(d->io, d->inc, deadline);
 			lki_lease(d->ipc, deadline);
 		}
 	}
@@ -179,6 +180,16 @@ static void restart(void *data)
 	d->restart_armed = false;
 	if (d->stopping || d->agent)
 		return;
+	if (lkd_io_agent_busy(d->io)) {
+		/* a write of the old incarnation is still in a system call (a hung disk):
+		 * the new one starts when it is done, so nothing old lands on it */
+		qb_log(LOG_INFO, "new incarnation waits: %zu disk job(s) of the previous one "
+		       "still running", lkd_io_agent_busy(d->io));
+		if (qb_loop_timer_add(d->loop, QB_LOOP_MED, LKD_RESTART_MS * 1000000ull, d, restart,
+				      &d->restart_timer) == 0)
+			d->restart_armed = true;
+		return;
+	}
 	if (lkd_run_start(d, err, sizeof(err)) < 0) {
 		qb_log(LOG_DEBUG, "new incarnation not started yet: %s", err);
 		if (qb_loop_timer_add(d->loop, QB_LOOP_MED, LKD_RESTART_MS * 1000000ull, d, restart,
@@ -196,8 +207,10 @@ static void fence_incarnation(struct lkd *d, const char *why)
 	d->fenced = true;
 	lki_fenced(d->ipc, why); /* clients first: their handles fail before anything else */
 	lkd_run_stop(d);
+	/* its queued writes are cancelled, and the next incarnation starts only when those
+	 * in a system call are done (restart) */
 	d->prev_gone = true;
-	d->prev_quiet_at = lkd_now() + d->timing.io_timeout_ms;
+	d->prev_quiet_at = lkd_now();
 	if (!d->stopping && !d->restart_armed &&
 	    qb_loop_timer_add(d->loop, QB_LOOP_MED, LKD_RESTART_MS * 1000000ull, d, restart,
 			      &d->restart_timer) == 0)
@@ -313,6 +326,7 @@ int lkd_run_start(struct lkd *d, char *err, size_t errlen)
 		acfg.prev_quiet_at = d->prev_quiet_at;
 		acfg.prev_gen_hwm = hb.gen_hwm;
 	}
+	lkd_io_set_live(d->io, d->inc, 0);
 	d->agent = lk_agent_new(&acfg);
 	if (!d->agent) {
 		snprintf(err, errlen, "out of memory");
@@ -350,6 +364,8 @@ int lkd_run_start(struct lkd *d, char *err, size_t errlen)
 
 void lkd_run_stop(struct lkd *d)
 {
+	if (d->io)
+		lkd_io_set_live(d->io, 0, 0); /* its queued writes are cancelled */
 	lkc_close(d->cl);
 	d->cl = NULL;
 	lk_agent_free(d->agent);
