@@ -137,9 +137,16 @@ static void maybe_hello(struct lkc *c)
 {
 	uint32_t want = c->round_open ? c->round : c->round + 1;
 
+	int now_quorate = 0;
+
 	if (!c->in_view || !c->totem_known || !c->q_known || c->q_seq < c->totem_seq)
 		return;
 	if (!c->round_open && c->q_quorate == c->reported_quorate)
+		return;
+	/* told quorate, reported not: a new round once corosync says so too (lkc_tick asks
+	 * again), not one round per event while the two disagree */
+	if (!c->round_open && c->q_quorate &&
+	    (quorum_getquorate(c->q, &now_quorate) != CS_OK || !now_quorate))
 		return;
 	if (c->hello_sent_round >= want + 1)
 		return;
@@ -284,6 +291,11 @@ static void on_locks(struct lkc *c, uint32_t nodeid, const uint8_t *p, size_t le
 		rc = lk_wire_decode(p + 4, rl, c->nodeid, c->cfg.rules, &m, &why);
 		p += 4 + rl;
 		len -= 4 + rl;
+		if (rc == -ENOMEM) {
+			/* an agreed message every other member applies: this replica cannot go on */
+			lost(c, "out of memory decoding an agreed message");
+			return;
+		}
 		if (rc < 0) {
 			qb_log(LOG_ERR, "lock message from host %u dropped: %s (%s)", nodeid,
 			       why ? why : "", strerror(-rc));
@@ -479,7 +491,8 @@ static void send_hello(struct lkc *c)
 	uint8_t b[ENV_HDR + HELLO_LEN];
 	uint32_t round = c->round_open ? c->round : c->round + 1;
 	uint64_t proposal = c->totem_seq << 20;
-	int rc;
+	int now_quorate = 0, rc;
+	bool quorate;
 
 	if (c->cfg.last_ring + 1 > proposal)
 		proposal = c->cfg.last_ring + 1;
@@ -492,7 +505,14 @@ static void send_hello(struct lkc *c)
 	le_put(b + ENV_HDR, c->cfg.inc, 8);
 	le_put(b + ENV_HDR + 8, proposal, 8);
 	le_put(b + ENV_HDR + 16, c->q_seq, 8);
-	b[ENV_HDR + 24] = c->q_quorate;
+	/*
+	 * Quorate only if the last notification said so and corosync says so now: a
+	 * notification for this ring may not have been dispatched yet when CPG delivers its
+	 * configuration, and a stale "quorate" must never reach the core (the other way
+	 * round costs a round more, when the notification comes).
+	 */
+	quorate = c->q_quorate && quorum_getquorate(c->q, &now_quorate) == CS_OK && now_quorate;
+	b[ENV_HDR + 24] = quorate;
 	le_put(b + ENV_HDR + 25, 0, 4);
 	/* HELLOs are rare and tiny: on TRY_AGAIN spin briefly rather than reorder them */
 	for (int i = 0; (rc = mcast(c, b, sizeof(b))) == -EAGAIN && i < 1000; i++)
@@ -502,7 +522,7 @@ static void send_hello(struct lkc *c)
 		return;
 	}
 	c->hello_sent_round = round + 1;
-	c->reported_quorate = c->q_quorate;
+	c->reported_quorate = quorate;
 }
 
 int lkc_evict(struct lkc *c, lk_host_t host, uint64_t inc)
@@ -716,6 +736,12 @@ void lkc_close(struct lkc *c)
 	c->lost = true; /* no callback from here on */
 	if (qb_loop_job_add(c->cfg.loop, QB_LOOP_LOW, c, close_job) != 0)
 		close_job(c);
+}
+
+void lkc_tick(struct lkc *c)
+{
+	if (!c->lost)
+		maybe_hello(c);
 }
 
 lk_host_t lkc_nodeid(const struct lkc *c)

@@ -60,6 +60,8 @@ int lkc_open(const struct lkc_cfg *cfg, struct lkc **out, char *err, size_t errl
 void lkc_close(struct lkc *c);
 
 lk_host_t lkc_nodeid(const struct lkc *c);
+/* Periodic: a quorum that came back while corosync still said otherwise is reported. */
+void lkc_tick(struct lkc *c);
 /*
  * Asks every member to drop host's incarnation inc from the configuration: its heartbeat
  * stopped for host_dead while corosync still lists its process (a hung or stopped

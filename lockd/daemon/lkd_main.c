@@ -179,13 +179,16 @@ static int daemonize(const struct lkd *d, int pidfd)
 	return 0;
 }
 
-/* Is someone else renewing our heartbeat slot? Watched for two of its intervals. */
+/* Is someone else renewing our heartbeat slot? Watched for two of its intervals.
+ * 0: nobody (or it was not live), 1: unreadable, -EADDRINUSE with err: someone is. */
 static int slot_check(struct lkd *d, char *err, size_t errlen)
 {
 	struct vol_heartbeat a, b;
 	uint32_t wait_ms;
 
-	if (read_hb(d, &a) < 0 || a.state != VOL_HB_LIVE)
+	if (read_hb(d, &a) < 0)
+		return 1; /* unknown: the previous incarnation is not vouched for */
+	if (a.state != VOL_HB_LIVE)
 		return 0;
 	wait_ms = 2 * (a.hb_interval_ms ? a.hb_interval_ms : d->timing.hb_interval_ms) +
 		  d->timing.io_timeout_ms;
@@ -258,7 +261,7 @@ static int prepare(struct lkd *d, char *err, size_t errlen)
 		return EX_CONFIG;
 	/* Our pid file lock says no other lockd of this host runs; a slot left live was
 	 * watched for longer than io_timeout: what it issued has landed. */
-	d->prev_gone = true;
+	d->prev_gone = rc == 0;
 	d->prev_quiet_at = lkd_now();
 	qb_log(LOG_NOTICE, "host %u (%s) of cluster '%s', datastore %s (%s), token %u ms",
 	       d->host, d->hostname, d->cluster, d->conf.datastore, uuid, d->token_ms);

@@ -270,6 +270,8 @@ static void tick(void *data)
 		lkd_io_scan(d->io);
 	}
 	evict_dead_members(d);
+	if (d->cl)
+		lkc_tick(d->cl);
 	lki_tick(d->ipc, now);
 	qb_loop_timer_add(d->loop, QB_LOOP_MED, LKD_TICK_MS * 1000000ull, d, tick,
 			  &d->tick_timer);

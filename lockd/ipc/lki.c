@@ -686,7 +686,14 @@ void lki_tick(struct lki *s, int64_t now)
 
 void lki_revoke(struct lki *s, const char *path)
 {
+	struct chold *h;
+
 	broadcast_event(s, json_pack("{s:s, s:s}", "event", "revoked", "path", path), path);
+	/* the agent let its hold go: ours go too (without releasing what is no more), so a
+	 * later acquire of the path asks the cluster again */
+	for (struct client *c = s->clients; c; c = c->next)
+		if ((h = hold_find(c, path)))
+			hold_del(c, h);
 }
 
 void lki_lease(struct lki *s, int64_t deadline)
@@ -787,9 +794,14 @@ static int32_t conn_closed(qb_ipcs_connection_t *conn)
 	s = c->s;
 	while (c->nholds)
 		release_hold(s, c, &c->holds[0]);
-	for (struct pending *p = s->pending; p; p = p->next)
-		if (p->c == c)
-			p->c = NULL;
+	for (struct pending *p = s->pending, *next; p; p = next) {
+		next = p->next;
+		if (p->c != c)
+			continue;
+		p->c = NULL;
+		if (!p->agent_req)
+			pending_unlink(s, p); /* parked: nobody to answer, nothing to give back */
+	}
 	for (struct client **pp = &s->clients; *pp; pp = &(*pp)->next)
 		if (*pp == c) {
 			*pp = c->next;

@@ -26,7 +26,7 @@ void lki_stop(struct lki *s);
 
 /* The agent answered one of our acquires (x->req). */
 void lki_reply(struct lki *s, const struct lk_act *x);
-/* Handles on path must fail: subscribers are told. */
+/* Handles on path must fail: subscribers are told, and the clients' holds of it end. */
 void lki_revoke(struct lki *s, const char *path);
 /* This incarnation stopped: subscribers told, every hold forgotten, waiters refused. */
 void lki_fenced(struct lki *s, const char *why);
