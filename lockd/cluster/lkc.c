@@ -41,7 +41,7 @@
 #define ENV_EVICT 3u
 #define EVICT_LEN (4 + 4 + 8)
 #define ENV_HDR 12u           /* magic, kind (u16), version (u16), count (u32) */
-#define HELLO_LEN (8 + 8 + 8 + 1 + 4)
+#define HELLO_LEN (8 + 8 + 8 + 1 + 4) /* + 8 per evicted process it names */
 #define SEND_MAX (256u * 1024) /* a batch is flushed when it grows past this */
 
 static void le_put(uint8_t *p, uint64_t v, int n)
@@ -204,17 +204,40 @@ static void round_complete(struct lkc *c)
 		maybe_hello(c);
 }
 
+/* Marks member x evicted and remembers it until it leaves the view. */
+static void mark_evicted(struct lkc *c, struct member *x)
+{
+	x->evicted = true;
+	if (c->nevicted < LK_MAX_HOSTS) {
+		c->evicted[c->nevicted].nodeid = x->nodeid;
+		c->evicted[c->nevicted++].pid = x->pid;
+	}
+}
+
 static void on_hello(struct lkc *c, uint32_t nodeid, uint32_t pid, const uint8_t *p, size_t len,
 		     uint32_t round)
 {
 	struct member *x = member_find(c, nodeid, pid);
+	uint32_t nev;
 
-	if (len != HELLO_LEN) {
+	if (len < HELLO_LEN || len != HELLO_LEN + 8 * (size_t)(nev = (uint32_t)le_get(p + 25, 4))) {
 		qb_log(LOG_WARNING, "HELLO of %u bytes from host %u ignored", (unsigned)len, nodeid);
 		return;
 	}
 	if (!x || x->evicted || round < c->round)
 		return; /* from a previous view or round, or evicted */
+	/*
+	 * The processes it evicted (a joiner learns here what it never saw): every member
+	 * that saw the EVICT names them, so no round completes on a joiner that still waits
+	 * for a HELLO of theirs.
+	 */
+	for (uint32_t i = 0; i < nev; i++) {
+		struct member *e = member_find(c, (uint32_t)le_get(p + HELLO_LEN + 8 * i, 4),
+					       (uint32_t)le_get(p + HELLO_LEN + 8 * i + 4, 4));
+
+		if (e && !e->evicted && e != member_find(c, c->nodeid, c->pid))
+			mark_evicted(c, e);
+	}
 	if (round > c->round) {
 		c->round = round;
 		c->round_open = true;
@@ -262,11 +285,7 @@ static void on_evict(struct lkc *c, uint32_t from, uint32_t from_pid, const uint
 		lost(c, "evicted from the configuration: this host's heartbeat stopped renewing");
 		return;
 	}
-	x->evicted = true;
-	if (c->nevicted < LK_MAX_HOSTS) {
-		c->evicted[c->nevicted].nodeid = nodeid;
-		c->evicted[c->nevicted++].pid = pid;
-	}
+	mark_evicted(c, x);
 	c->round++;
 	c->round_open = true;
 	for (uint32_t i = 0; i < c->nmem; i++)
@@ -488,8 +507,8 @@ static int mcast(struct lkc *c, const void *buf, size_t len)
 
 static void send_hello(struct lkc *c)
 {
-	uint8_t b[ENV_HDR + HELLO_LEN];
-	uint32_t round = c->round_open ? c->round : c->round + 1;
+	uint8_t b[ENV_HDR + HELLO_LEN + 8 * LK_MAX_HOSTS];
+	uint32_t round = c->round_open ? c->round : c->round + 1, nev = 0;
 	uint64_t proposal = c->totem_seq << 20;
 	int now_quorate = 0, rc;
 	bool quorate;
@@ -513,9 +532,16 @@ static void send_hello(struct lkc *c)
 	 */
 	quorate = c->q_quorate && quorum_getquorate(c->q, &now_quorate) == CS_OK && now_quorate;
 	b[ENV_HDR + 24] = quorate;
-	le_put(b + ENV_HDR + 25, 0, 4);
+	for (uint32_t i = 0; i < c->nmem; i++)
+		if (c->mem[i].evicted) {
+			le_put(b + ENV_HDR + HELLO_LEN + 8 * nev, c->mem[i].nodeid, 4);
+			le_put(b + ENV_HDR + HELLO_LEN + 8 * nev + 4, c->mem[i].pid, 4);
+			nev++;
+		}
+	le_put(b + ENV_HDR + 25, nev, 4);
 	/* HELLOs are rare and tiny: on TRY_AGAIN spin briefly rather than reorder them */
-	for (int i = 0; (rc = mcast(c, b, sizeof(b))) == -EAGAIN && i < 1000; i++)
+	for (int i = 0; (rc = mcast(c, b, ENV_HDR + HELLO_LEN + 8 * (size_t)nev)) == -EAGAIN &&
+			i < 1000; i++)
 		usleep(1000);
 	if (rc < 0) {
 		lost(c, "cannot multicast HELLO");

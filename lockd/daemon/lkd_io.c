@@ -246,9 +246,11 @@ static int fence(struct lkd_io *io, struct lk_act *x)
  * its successor running) or its lease too close to the deadline (the queue was long, the
  * disk slow, or lockd was stopped in between). Checked just before the system call:
  * -ECANCELED for an incarnation that is over, -ETIMEDOUT for a write that could land
- * after the deadline. A heartbeat and a new epoch need no lease (the first ones come
- * before there is one); a write already in the system call cannot be taken back, which
- * is why a new incarnation starts only once the old one's jobs are all done.
+ * after the deadline. A heartbeat, a new epoch and a fence need no lease of ours: the
+ * first ones come before there is one, and a coordinator may have to fence its own
+ * previous incarnation before it may renew (lk_timing.h bounds a fence in flight). A
+ * write already in the system call cannot be taken back, which is why a new
+ * incarnation starts only once the old one's jobs are all done.
  */
 static int write_admitted(struct lkd_io *io, const struct job *j)
 {
@@ -259,7 +261,7 @@ static int write_admitted(struct lkd_io *io, const struct job *j)
 		return 0;
 	if (j->inc != atomic_load(&io->live_inc))
 		return -ECANCELED;
-	if (t == LK_ACT_WRITE_HB || t == LK_ACT_NEW_EPOCH)
+	if (t == LK_ACT_WRITE_HB || t == LK_ACT_NEW_EPOCH || t == LK_ACT_FENCE)
 		return 0;
 	deadline = atomic_load(&io->deadline);
 	return lk_write_admitted(&io->d->timing, lkd_now(), deadline) ? 0 : -ETIMEDOUT;

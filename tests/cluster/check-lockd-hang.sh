@@ -13,6 +13,8 @@
 #     host_dead - 1.5 s after the stop (host 1's lease may be valid until then) and within
 #     2 * host_dead + 4 s (eviction, then a recovery watch from scratch: the evicted host
 #     was the coordinator, and a fence of its may be in flight);
+#   - while host 1's lockd still hangs (evicted, but in the CPG group), host 4 joins: it
+#     learns of the eviction from the others' HELLOs and has grants open with 3 members;
 #   - SIGCONT: host 1's CMD gets SIGTERM and its vmfsadm lock exits 70 within 2 s; its
 #     lockd logs that the incarnation stopped before any line about rejoining; it comes
 #     back as a newer incarnation holding nothing, and all hosts agree on the locks.
@@ -32,7 +34,7 @@ lt_init
 LOW=$(awk -v d="$LT_HOST_DEAD" 'BEGIN { print d - 1.5 }')
 HIGH=$(awk -v d="$LT_HOST_DEAD" 'BEGIN { print 2 * d + 4 }')
 
-cl_setup 3
+cl_setup 4
 lt_start_cluster 30 1 2 3
 cl_log "cluster ready (host_dead ${LT_HOST_DEAD}s: p1 may move in [$LOW, $HIGH] s)"
 
@@ -56,6 +58,13 @@ grep -q "heartbeat has not changed .*evicting incarnation $inc" "$CL_DIR/h2/lock
 	grep -q "heartbeat has not changed .*evicting incarnation $inc" "$CL_DIR/h3/lockd.log" ||
 	cl_fail "no host logged the eviction of h1's incarnation $inc"
 
+# a host joins while the evicted lockd is still a member of the CPG group
+t=$(lt_now)
+lt_start_corosync 4
+cl_start_lockd 4
+lt_wait_ready "h4 joining next to the evicted, hung h1" 30 3 2 3 4
+cl_log "FIGURE hang: h4 joined with grants open $(lt_since "$t") s after its corosync started, h1's lockd still stopped"
+
 t_cont=$(lt_now)
 cl_kill 1 lockd CONT
 cl_wait_for 5 test -s "$CL_DIR/hold.rc" || cl_fail "h1's vmfsadm lock still runs 5 s after the resume: $(lt_holder_out hold)"
@@ -74,9 +83,9 @@ rejoin_at=$(grep -n -m1 -E 'joined CPG group|configuration ring' <<<"$lines" | c
 [[ -z $rejoin_at ]] || ((fence_at < rejoin_at)) ||
 	cl_fail "h1's lockd logged about rejoining before its incarnation stopped:"$'\n'"$lines"
 
-lt_wait_ready "after the resume" 30 3 1 2 3
+lt_wait_ready "after the resume" 30 4 1 2 3 4
 lt_new_incarnation "after the resume" 1 "$inc"
-cl_wait_for 5 lt_agree 1 2 3 || cl_fail "hosts disagree on the locks: h1 $A1, h2 $A2, h3 $A3"
-lt_lockd_alive 1 2 3
+cl_wait_for 5 lt_agree 1 2 3 4 || cl_fail "hosts disagree on the locks: h1 $A1, h2 $A2, h3 $A3, h4 $A4"
+lt_lockd_alive 1 2 3 4
 lt_pass check-lockd-hang
 exit 0
