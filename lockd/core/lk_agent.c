@@ -133,6 +133,8 @@ struct lk_agent {
 	struct watch *watches;
 	size_t nwatches;
 	uint64_t coord_since; /* ring since which we coordinate without a break; 0: we don't */
+	uint64_t prev_ring;   /* the configuration before the last one, and its coordinator */
+	lk_host_t prev_coord;
 	/* The fence write in flight for each slot, watched or not: at most one, and no
 	 * RECOVERED while one is in flight (it would land on the next incarnation). */
 	uint64_t fence_io[LK_MAX_HOSTS + 1];
@@ -1033,11 +1035,14 @@ static void refresh_watches(struct lk_agent *a, bool reset_sent)
 			*w = (struct watch){ .inc = d[i].inc };
 			/*
 			 * Its heartbeat as the driver has been watching it since before it left,
-			 * but only when we have coordinated since before it left: a coordinator
-			 * before us may have a fence of it in flight, and only host_dead counted
-			 * from scratch outlasts that (lk_timing.h).
+			 * but only when we have coordinated since before it left, or it was the
+			 * coordinator itself when it left: another coordinator before us may have
+			 * a fence of it in flight, and only host_dead counted from scratch
+			 * outlasts that (lk_timing.h). A coordinator never fences itself.
 			 */
-			if (a->seen[d[i].host].seen && a->coord_since <= d[i].last_ring)
+			if (a->seen[d[i].host].seen &&
+			    (a->coord_since <= d[i].last_ring ||
+			     (d[i].last_ring == a->prev_ring && d[i].host == a->prev_coord)))
 				w->obs = a->seen[d[i].host];
 		}
 		w->host = d[i].host;
@@ -1213,6 +1218,10 @@ void lk_agent_deliver(struct lk_agent *a, const struct lk_msg *m, int64_t now, u
 	if (!alive(a, now))
 		return;
 	if (m->type == LK_MSG_CONFCHG) {
+		if (lk_state_have(a->st)) {
+			a->prev_ring = lk_state_ring(a->st);
+			a->prev_coord = lk_state_coordinator(a->st);
+		}
 		for (uint32_t t = 0; t < a->cfg.table_sectors; t++)
 			a->sectors[t].barrier = a->sectors[t].mod;
 		a->ack_pending = true;

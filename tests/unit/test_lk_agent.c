@@ -1535,6 +1535,40 @@ static void test_lk_agent_new_coordinator_ignores_earlier_observation(void **st)
 	assert_true(read_round(c, first + 10000, &hb, &counter1));
 }
 
+
+/* The coordinator itself departs: it never fenced itself, so its successor may count
+ * from what its driver saw before (dead host_dead after T0, not after its first read). */
+static void test_lk_agent_departed_coordinator_observation_used(void **st)
+{
+	struct cl *c = *st;
+	const struct vol_heartbeat hb1 = { .host = 1, .host_gen = INC(1), .counter = 4,
+					   .ring_seq = RING0, .ring_quorate = true,
+					   .state = VOL_HB_LIVE };
+	int64_t first = T0 + 5000;
+	bool table1 = false;
+
+	lk_agent_heartbeat_seen(c->a[2], 1, INC(1), 4, T0);
+	at(c, T0 + 500);
+	for (lk_host_t h = 1; h <= 3; h++)
+		hb_done(c, h, 0);
+	c->up[1] = false;
+	confchg(c, true);
+	assert_int_equal(lk_state_coordinator(lk_agent_state(c->a[2])), 2);
+	for (int64_t t = first; t <= T0 + 10000 && !table1; t += 1000) {
+		struct rec *r;
+
+		advance(c, t, 2);
+		while ((r = take(c, 2, LK_ACT_READ_HB))) {
+			assert_int_equal(r->x->host, 1);
+			lk_agent_read_hb_done(c->a[2], r->x->io, 0, &hb1, c->now, wall(c));
+			pump(c);
+		}
+		while ((r = take(c, 2, LK_ACT_READ_TABLE)))
+			table1 |= r->x->host == 1;
+	}
+	assert_true(table1); /* by T0 + 10000, not first + 10000 */
+}
+
 static int setup_three(void **st)
 {
 	*st = ready(3, LK_ISOLATION_KEEP);
@@ -1582,6 +1616,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_lk_agent_new_coordinator_ignores_earlier_observation, setup_three,
 			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_lk_agent_departed_coordinator_observation_used, setup_three, teardown),
 		T_TWO(test_lk_agent_restarted_host_settles_its_previous_incarnation),
 		T_TWO(test_lk_agent_restarted_host_incomplete_table_no_settle),
 	};
