@@ -11,8 +11,8 @@
 #     still for host_dead (logged "evicting incarnation"), and host 1 is then recovered
 #     like a departed host: host 2, trying every 0.2 s, gets p1 no earlier than
 #     host_dead - 1.5 s after the stop (host 1's lease may be valid until then) and within
-#     2 * host_dead + 4 s (eviction, then a recovery watch from scratch: the evicted host
-#     was the coordinator, and a fence of its may be in flight);
+#     2 * host_dead + 4 s (eviction, then the recovery watch: it starts from what lockd
+#     saw when the evicted host was the coordinator, as here, else from scratch);
 #   - while host 1's lockd still hangs (evicted, but in the CPG group), host 4 joins: it
 #     learns of the eviction from the others' HELLOs and has grants open with 3 members;
 #   - SIGCONT: host 1's CMD gets SIGTERM and its vmfsadm lock exits 70 within 2 s; its
