@@ -7,6 +7,7 @@
  * on the event channel at any time.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,13 +18,41 @@
 #include "lockd/client/vmfslock.h"
 #include "lockd/ipc/lki_proto.h"
 
+/* How long a request may go unanswered beyond its own wait: a daemon that is alive
+ * answers in milliseconds, so this only catches a hung or stopped one. */
+#define VMFSLOCK_PATIENCE_MS 10000
+
 struct vmfslock {
 	struct vmfs_conf conf;
 	qb_ipcc_connection_t *conn;
+	bool broken;  /* a request timed out: its late answer would pair with the next one */
 	pthread_mutex_t mu;
 	int64_t seq;
 	char *buf; /* LKI_MAX_MSG bytes, for responses */
 };
+
+/* libqb's blocking connect waits for the server's handshake for ever: a stopped daemon
+ * would hang every client at connect. 0, -ENOTCONN (no such service), -ETIMEDOUT. */
+static int connect_within(struct vmfslock *c, const char *name, int timeout_ms)
+{
+	int fd = -1;
+	struct pollfd p;
+
+	c->conn = qb_ipcc_connect_async(name, LKI_MAX_MSG, &fd);
+	if (!c->conn)
+		return -ENOTCONN;
+	p = (struct pollfd){ .fd = fd, .events = POLLIN };
+	if (poll(&p, 1, timeout_ms) <= 0) {
+		qb_ipcc_disconnect(c->conn);
+		c->conn = NULL;
+		return -ETIMEDOUT;
+	}
+	if (qb_ipcc_connect_continue(c->conn) != 0) {
+		c->conn = NULL; /* freed by libqb on failure */
+		return -ENOTCONN;
+	}
+	return 0;
+}
 
 int vmfslock_connect(const char *config, struct vmfslock **out, char *err, size_t errlen)
 {
@@ -45,9 +74,13 @@ int vmfslock_connect(const char *config, struct vmfslock **out, char *err, size_
 		goto out_free;
 	}
 	vmfs_conf_ipc_name(&c->conf, name, sizeof(name));
-	c->conn = qb_ipcc_connect(name, LKI_MAX_MSG);
-	if (!c->conn) {
-		rc = -errno ? -errno : -ENOTCONN;
+	rc = connect_within(c, name, VMFSLOCK_PATIENCE_MS);
+	if (rc == -ETIMEDOUT) {
+		snprintf(err, errlen, "vmfs-lockd (IPC service %s) accepts no connection within "
+			 "%d s: hung or stopped?", name, VMFSLOCK_PATIENCE_MS / 1000);
+		goto out_free;
+	}
+	if (rc < 0) {
 		snprintf(err, errlen, "vmfs-lockd is not running (no IPC service %s for run_dir %s "
 			 "of %s)", name, c->conf.run_dir, c->conf.path);
 		rc = -ENOTCONN;
@@ -113,8 +146,10 @@ int vmfslock_name(const struct vmfs_conf *conf, const char *path, char *out, siz
 	return 0;
 }
 
-/* Sends req (taken), returns the response's error and its body (*resp, may be NULL). */
-static int call(struct vmfslock *c, json_t *req, json_t **resp)
+/* Sends req (taken), returns the response's error and its body (*resp, may be NULL);
+ * -ETIMEDOUT when nothing came back within wait_ms + VMFSLOCK_PATIENCE_MS (the
+ * connection is then unusable: -ENOTCONN from there on). */
+static int call_wait(struct vmfslock *c, json_t *req, json_t **resp, uint32_t wait_ms)
 {
 	struct qb_ipc_request_header hdr = { .id = LKI_REQUEST };
 	struct qb_ipc_response_header *rh;
@@ -128,6 +163,11 @@ static int call(struct vmfslock *c, json_t *req, json_t **resp)
 	if (!req)
 		return -ENOMEM;
 	pthread_mutex_lock(&c->mu);
+	if (c->broken) {
+		pthread_mutex_unlock(&c->mu);
+		json_decref(req);
+		return -ENOTCONN;
+	}
 	json_object_set_new(req, "seq", json_integer(++c->seq));
 	text = json_dumps(req, JSON_COMPACT);
 	json_decref(req);
@@ -138,8 +178,15 @@ static int call(struct vmfslock *c, json_t *req, json_t **resp)
 	hdr.size = (int32_t)(sizeof(hdr) + strlen(text));
 	iov[0] = (struct iovec){ &hdr, sizeof(hdr) };
 	iov[1] = (struct iovec){ text, strlen(text) };
-	n = qb_ipcc_sendv_recv(c->conn, iov, 2, c->buf, LKI_MAX_MSG, -1);
+	n = qb_ipcc_sendv_recv(c->conn, iov, 2, c->buf, LKI_MAX_MSG,
+			       (int32_t)(wait_ms > INT32_MAX - VMFSLOCK_PATIENCE_MS ?
+					 INT32_MAX : wait_ms + VMFSLOCK_PATIENCE_MS));
 	free(text);
+	if (n == -ETIMEDOUT || n == -EAGAIN) {
+		c->broken = true;
+		pthread_mutex_unlock(&c->mu);
+		return -ETIMEDOUT;
+	}
 	if (n < (ssize_t)sizeof(*rh)) {
 		pthread_mutex_unlock(&c->mu);
 		return n < 0 ? -ECONNRESET : -EPROTO; /* the daemon went away */
@@ -150,6 +197,11 @@ static int call(struct vmfslock *c, json_t *req, json_t **resp)
 		*resp = json_loadb(c->buf + sizeof(*rh), (size_t)n - sizeof(*rh), 0, NULL);
 	pthread_mutex_unlock(&c->mu);
 	return rc;
+}
+
+static int call(struct vmfslock *c, json_t *req, json_t **resp)
+{
+	return call_wait(c, req, resp, 0);
 }
 
 static const char *mode_word(enum vmfslock_mode m)
@@ -177,8 +229,9 @@ int vmfslock_acquire_why(struct vmfslock *c, const char *name, enum vmfslock_mod
 			 char *why, size_t whylen)
 {
 	json_t *resp = NULL;
-	int rc = call(c, json_pack("{s:s, s:s, s:s, s:I}", "op", "acquire", "path", name, "mode",
-				   mode_word(mode), "wait_ms", (json_int_t)wait_ms), &resp);
+	int rc = call_wait(c, json_pack("{s:s, s:s, s:s, s:I}", "op", "acquire", "path", name,
+					"mode", mode_word(mode), "wait_ms", (json_int_t)wait_ms),
+			   &resp, wait_ms);
 
 	if (rc == 0 && gen)
 		read_gen(json_object_get(resp, "gen"), gen);
@@ -215,7 +268,9 @@ int vmfslock_break(struct vmfslock *c, const char *name, char *why, size_t len)
 {
 	json_t *resp = NULL;
 	const char *w = "";
-	int rc = call(c, json_pack("{s:s, s:s}", "op", "break", "path", name), &resp);
+	/* a break waits for the recovery: up to host_dead + 5 s, at most 10 min configured */
+	int rc = call_wait(c, json_pack("{s:s, s:s}", "op", "break", "path", name), &resp,
+			   c->conf.host_dead_ms + 5000);
 
 	if (why) {
 		json_unpack(resp, "{s?s}", "why", &w);

@@ -12,6 +12,8 @@
  * per connection). Errors a caller shows to an admin:
  *   -ENOTCONN   daemon not running (connect), or no quorum (acquire)
  *   -ECONNRESET the daemon went away while the request was in flight
+ *   -ETIMEDOUT  no answer within the request's own wait + 10 s (a hung daemon); the
+ *               connection then answers -ENOTCONN: close it and connect again
  *   -EBUSY      held elsewhere in a conflicting mode: *holder says by whom
  *   -EAGAIN     the cluster is synchronising or recovering a host: try again
  *   -EPERM      not root and not in group vmfs (acquire, release, break)

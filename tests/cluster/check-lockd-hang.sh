@@ -46,6 +46,13 @@ n0=$(wc -l <"$CL_DIR/h1/lockd.log")
 t_stop=$(lt_now)
 cl_kill 1 lockd STOP
 cl_log "h1 holds p1 (generation $gen, incarnation $inc); its lockd stopped, its corosync runs"
+# an admin asks the stopped daemon: an answer within 10 s + margin, not a hang
+(
+	t=$(lt_now)
+	rc=0
+	cl_on 1 timeout 30 "$ADM" status >"$CL_DIR/status.out" 2>&1 || rc=$?
+	echo "$rc $(lt_since "$t")" >"$CL_DIR/status.rc"
+) &
 
 lt_poll_lock 2 p1 "$t_stop" "$(awk -v h="$HIGH" 'BEGIN { print h + 5 }')"
 [[ -n $POLL_OK ]] || cl_fail "h2 never got p1 ($POLL_SUM)"
@@ -57,6 +64,13 @@ lt_gen_gt "$(lt_gen_of <<<"$POLL_OUT")" "$gen" || cl_fail "h2's generation is no
 grep -q "heartbeat has not changed .*evicting incarnation $inc" "$CL_DIR/h2/lockd.log" ||
 	grep -q "heartbeat has not changed .*evicting incarnation $inc" "$CL_DIR/h3/lockd.log" ||
 	cl_fail "no host logged the eviction of h1's incarnation $inc"
+
+cl_wait_for 15 test -s "$CL_DIR/status.rc" || cl_fail "vmfsadm status on h1 still hangs on the stopped lockd"
+read -r rc el <"$CL_DIR/status.rc"
+[[ $rc == 69 ]] || cl_fail "vmfsadm status on h1 with its lockd stopped exited $rc, not 69: $(cat "$CL_DIR/status.out")"
+lt_fle "$el" 13 || cl_fail "vmfsadm status on h1 took $el s to give up on the stopped lockd"
+grep -q "hung or stopped" "$CL_DIR/status.out" || cl_fail "vmfsadm status did not say the daemon hangs: $(cat "$CL_DIR/status.out")"
+cl_log "ok: vmfsadm status on h1 gave up on the stopped lockd after $el s: $(cat "$CL_DIR/status.out")"
 
 # a host joins while the evicted lockd is still a member of the CPG group
 t=$(lt_now)

@@ -19,8 +19,9 @@
 # (b) isolation = fence (a new cluster, CL_ISOLATION=fence): host 3 holds p3, then is cut:
 #     - host 3's holder exits 70 (lock lost) before any other host is granted p3;
 #     - host 1, trying every 0.2 s, gets p3 no earlier than host_dead - 2.5 s after the cut
-#       (host 3's lease may be valid until then) and within host_dead + detection + 2 s
-#       (detection: when host 1 sees host 3 go, counted as at least 3.5 s);
+#       (host 3's lease may be valid until then) and within host_dead + detection +
+#       2 * hb_interval + 2 s (detection: when host 1 sees host 3 go, counted as at least
+#       3.5 s; host 3 renews until it fences itself, 2 * hb_interval after losing quorum);
 #     - once healed, host 3 is a member again with a larger incarnation, grants open, and
 #       nobody shows host 3 holding p3.
 #
@@ -129,7 +130,7 @@ cl_log "h3 holds p3 ($(grep -o 'generation.*' "$CL_DIR/hold3.log")), incarnation
 t_cut=$(lt_now)
 cl_cut 3
 lt_watch_members 1 2 "$CL_DIR/det-b"
-lt_failover "(b)" cut 1 3 p3 "$t_cut" "$CL_DIR/det-b" \
+LT_EXTRA=2 lt_failover "(b)" cut 1 3 p3 "$t_cut" "$CL_DIR/det-b" \
 	'fence: h1 got p3 %s s after the cut; h1 saw h3 go after %s s (%s)'
 cl_log "(b) h1: $POLL_OUT"
 

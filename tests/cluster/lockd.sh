@@ -42,7 +42,7 @@
 #	lt_gen_of <TEXT             print the last generation "E:C" a `vmfsadm lock -v` printed
 #	lt_gen_gt A B               true if generation A is above generation B
 #	lt_watch_members I N OUT    in the background, write lt_now to OUT once host I shows N members
-#	lt_bound_after T0 OUT       set DET (T0 to OUT's time) and BOUND = host_dead + max(DET, 3.5) + 2
+#	lt_bound_after T0 OUT       set DET (T0 to OUT's time) and BOUND = host_dead + max(DET, 3.5) + 2 (+ LT_EXTRA s)
 #	lt_poll_lock I PATH T0 TMAX lock PATH on host I every 0.2 s until granted or TMAX s after T0
 #	lt_failover WHAT EVENT I J PATH T0 OUT FIGURE  host I polls PATH after EVENT took host J away
 #
@@ -250,7 +250,7 @@ lt_watch_members() {
 lt_bound_after() {
 	DET=none
 	[[ -s $2 ]] && DET=$(lt_since "$1" "$(<"$2")")
-	BOUND=$(awk -v d="$LT_HOST_DEAD" -v t="$DET" 'BEGIN { if (t == "none" || t + 0 < 3.5) t = 3.5; print d + t + 2 }')
+	BOUND=$(awk -v d="$LT_HOST_DEAD" -v t="$DET" -v x="${LT_EXTRA:-0}" 'BEGIN { if (t == "none" || t + 0 < 3.5) t = 3.5; print d + t + 2 + x }')
 }
 
 # One attempt is cut at TMAX: the daemon may hold a request while its grants are closed.
@@ -293,7 +293,7 @@ lt_failover() {
 	# shellcheck disable=SC2059 # the format is the caller's
 	cl_log "FIGURE $(printf "$fig" "$FO" "$DET" "$POLL_SUM")"
 	lt_fle "$FO" "$BOUND" ||
-		cl_fail "$what: h$i got $path only $FO s after the $event (> host_dead + detection + 2 = $BOUND s)"
+		cl_fail "$what: h$i got $path only $FO s after the $event (> host_dead + detection + 2${LT_EXTRA:+ + $LT_EXTRA} = $BOUND s)"
 	lt_fle "$LT_LOW" "$FO" ||
 		cl_fail "$what: h$i got $path $FO s after the $event, before h$j's lease could have expired (>= $LT_LOW s)"
 }

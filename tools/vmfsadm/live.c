@@ -16,7 +16,7 @@ int live_connect(const struct cmd_entry *e, const struct cmd_args *a, struct vmf
 	if (rc == 0)
 		return 0;
 	cmd_error(e, "%s", err);
-	return rc == -ENOTCONN ? LIVE_EXIT_UNAVAILABLE : CMD_EXIT_FAIL;
+	return rc == -ENOTCONN || rc == -ETIMEDOUT ? LIVE_EXIT_UNAVAILABLE : CMD_EXIT_FAIL;
 }
 
 int live_name(const struct cmd_entry *e, const struct vmfslock *c, const char *path, char *out,
@@ -42,6 +42,9 @@ int live_fail(const struct cmd_entry *e, int rc, const char *what)
 		return LIVE_EXIT_UNAVAILABLE;
 	case -ECONNRESET:
 		cmd_error(e, "%s: vmfs-lockd went away", what);
+		return LIVE_EXIT_UNAVAILABLE;
+	case -ETIMEDOUT:
+		cmd_error(e, "%s: vmfs-lockd did not answer within 10 s (hung or stopped?)", what);
 		return LIVE_EXIT_UNAVAILABLE;
 	case -EAGAIN:
 		cmd_error(e, "%s: the cluster is synchronising or recovering a host; try again",
