@@ -1353,9 +1353,21 @@ void lk_agent_io_done(struct lk_agent *a, uint64_t io, int rc, int64_t now, uint
 	if (!alive(a, now))
 		return;
 	if (a->hb_inflight && io == a->hb_io) {
+		bool first = !a->lease.valid;
+
 		a->hb_inflight = false;
 		if (rc == 0)
 			lk_lease_renewed(&a->lease, &a->cfg.timing, a->hb_start);
+		/*
+		 * Our first lease: the slot is ours now (any previous incarnation recovered).
+		 * Its whole table is written once, so that what a previous one left there, a
+		 * sector torn by its crash or entries a lost fence did not clear, is replaced
+		 * and every reader finds a table that decodes.
+		 */
+		if (rc == 0 && first) {
+			for (uint32_t t = 0; t < a->cfg.table_sectors; t++)
+				a->sectors[t].mod = ++a->mod_counter;
+		}
 		after_change(a, now, wall_ms);
 		return;
 	}

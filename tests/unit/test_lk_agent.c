@@ -399,6 +399,8 @@ static struct cl *ready(uint32_t nhosts, enum lk_isolation iso)
 		assert_int_equal(r->at, T0);
 		io_done(c, h, r, 0);
 		assert_int_equal(lk_agent_lease(c->a[h])->deadline, T0 + LEASE_MS);
+		/* with its first lease, a host writes its whole table once */
+		assert_int_equal(tables_done(c, h, 0), 2);
 	}
 	return c;
 }
