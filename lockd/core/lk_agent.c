@@ -1413,6 +1413,23 @@ void lk_agent_read_hb_done(struct lk_agent *a, uint64_t io, int rc,
 		return; /* nothing seen: cannot judge */
 	if (rc == 0 && lk_gen_cmp(hb->gen_hwm, w->gen_hwm) > 0)
 		w->gen_hwm = hb->gen_hwm;
+	if (rc == 0 && hb->host_gen > w->inc && lk_state_is_member(a->st, w->host, hb->host_gen)) {
+		/*
+		 * The slot is a member's newer incarnation's now (it restarted where nobody
+		 * had seen ours depart). Ours no longer renews, and its lease ran out at the
+		 * latest host_dead after we first saw the newer one; there is nothing of ours
+		 * to fence or clear in a slot that is not ours any more.
+		 */
+		struct lk_timing t = a->cfg.timing;
+
+		if (hb->host_dead_ms > t.host_dead_ms)
+			t.host_dead_ms = hb->host_dead_ms;
+		if (lk_observe(&w->obs, &t, w->inc, UINT64_MAX, now)) {
+			watch_clear(w);
+			send_watch_msg(a, w, LK_MSG_RECOVERED, wall_ms);
+		}
+		return;
+	}
 	if (rc == 0 && hb->host_gen > w->inc) {
 		/* A newer incarnation wrote the slot (the one we knew was recovered in
 		 * deliveries we missed): that one is what we settle or recover now. */

@@ -1377,12 +1377,13 @@ static void test_lk_agent_coordinator_settles_on_later_ring(void **st)
  * incarnation 12 is gone and quiet from QUIET on. Once in sync it reads its own table and
  * settles 12 itself; until then grants stay closed everywhere.
  */
-static void restart_host2(struct cl *c)
+static void restart_host2_as(struct cl *c, bool vouched)
 {
 	struct lk_agent_cfg cfg = {
 		.host = 2, .inc = RESTART_INC, .timing = timing, .isolation = LK_ISOLATION_KEEP,
 		.table_sectors = 2, .handoff_timeout_ms = 30000,
-		.prev_inc = INC(2), .prev_quiet_at = QUIET, .prev_gen_hwm = { EPOCH, 1 },
+		.prev_inc = vouched ? INC(2) : 0, .prev_quiet_at = QUIET,
+		.prev_gen_hwm = { EPOCH, 1 },
 	};
 	static const struct lk_disk_lock old[] = {
 		{ .path = "vm2/disk.img", .mode = LK_MODE_EX, .state = LK_DISK_HELD,
@@ -1416,6 +1417,53 @@ static void restart_host2(struct cl *c)
 	assert_true(lk_state_have(lk_agent_state(c->a[2])));
 	assert_false(lk_state_syncing(lk_agent_state(c->a[2])));
 	assert_false(lk_state_grants_open(lk_agent_state(c->a[1])));
+}
+
+static void restart_host2(struct cl *c)
+{
+	restart_host2_as(c, true);
+}
+
+/*
+ * Host 2's new incarnation (20) writes the slot while its old one (12) still awaits
+ * recovery (it restarted where nobody saw 12 depart). Host 1's watch of 12 must not turn
+ * into a watch of 20, a live member: 12 is recovered host_dead after 20 was first seen
+ * there, without a fence of a slot that is 20's now.
+ */
+static void test_lk_agent_watch_of_replaced_incarnation_recovers_without_fence(void **st)
+{
+	struct cl *c = *st;
+	struct vol_heartbeat hb = { .host = 2, .host_gen = RESTART_INC, .counter = 1,
+				    .ring_seq = RING0 + 2, .ring_quorate = true,
+				    .state = VOL_HB_LIVE };
+	const struct lk_msg *m;
+	struct lk_lock_view v;
+	int64_t first = 0;
+
+	restart_host2_as(c, false);
+	for (int64_t t = T0 + 1000; !nsent(c, 1, LK_MSG_RECOVERED) && t < T0 + 20000; t += 1000) {
+		struct rec *r;
+
+		advance(c, t, 1);
+		advance(c, t, 2);
+		while ((r = take(c, 1, LK_ACT_READ_HB))) {
+			assert_int_equal(r->x->host, 2);
+			hb.counter++; /* the new incarnation renews */
+			first = first ? first : c->now;
+			lk_agent_read_hb_done(c->a[1], r->x->io, 0, &hb, c->now, wall(c));
+			pump(c);
+		}
+		assert_int_equal(pending(c, 1, LK_ACT_FENCE), 0);
+		assert_int_equal(pending(c, 1, LK_ACT_READ_TABLE), 0);
+	}
+	assert_int_equal(nsent(c, 1, LK_MSG_RECOVERED), 1);
+	assert_true(c->now - first >= LK_HOST_DEAD_MS);
+	m = last_sent(c, 1, LK_MSG_RECOVERED);
+	assert_int_equal(m->u.recovered.host, 2);
+	assert_int_equal(m->u.recovered.inc, INC(2));
+	assert_int_equal(m->u.recovered.nlocks, 0);
+	assert_true(lk_state_grants_open(lk_agent_state(c->a[1])));
+	assert_false(lk_state_holds(lk_agent_state(c->a[1]), "vm2/disk.img", 2, &v));
 }
 
 static void test_lk_agent_restarted_host_settles_its_previous_incarnation(void **st)
@@ -1622,6 +1670,7 @@ int main(void)
 			test_lk_agent_departed_coordinator_observation_used, setup_three, teardown),
 		T_TWO(test_lk_agent_restarted_host_settles_its_previous_incarnation),
 		T_TWO(test_lk_agent_restarted_host_incomplete_table_no_settle),
+		T_TWO(test_lk_agent_watch_of_replaced_incarnation_recovers_without_fence),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
