@@ -900,7 +900,6 @@ struct name_q {
 	lk_host_t id;
 	char *buf;
 	size_t len;
-	const char *name;
 };
 
 static bool match_id(void *arg, uint32_t id, const char *name)
@@ -913,32 +912,10 @@ static bool match_id(void *arg, uint32_t id, const char *name)
 	return true;
 }
 
-static bool match_name(void *arg, uint32_t id, const char *name)
-{
-	struct name_q *q = arg;
-
-	if (strcmp(name, q->name) != 0)
-		return false;
-	q->id = id;
-	return true;
-}
-
 void lkc_node_name(lk_host_t id, char *buf, size_t len)
 {
 	struct name_q q = { .id = id, .buf = buf, .len = len };
 
 	buf[0] = 0;
 	nodelist_walk(match_id, &q);
-}
-
-lk_host_t lkc_node_id(const char *name)
-{
-	struct name_q q = { .name = name };
-	char *end;
-	unsigned long v = strtoul(name, &end, 10);
-
-	if (*name && !*end)
-		return v <= LK_MAX_HOSTS ? (lk_host_t)v : 0;
-	nodelist_walk(match_name, &q);
-	return q.id;
 }

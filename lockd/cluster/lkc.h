@@ -94,7 +94,5 @@ int lkc_cluster_name(char *buf, size_t len, char *err, size_t errlen);
 int lkc_token_ms(uint32_t *ms, char *err, size_t errlen); /* runtime token timeout */
 /* Name of node id from corosync's nodelist ("" when it has none). */
 void lkc_node_name(lk_host_t id, char *buf, size_t len);
-/* Node id of name (a nodelist name or a number); 0 when unknown. */
-lk_host_t lkc_node_id(const char *name);
 
 #endif

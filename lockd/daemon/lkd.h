@@ -66,7 +66,6 @@ struct lkd {
 	struct lkc *cl;
 	bool fenced;             /* this incarnation stopped; a new one starts when it can */
 	char fenced_why[160];
-	bool cluster_lost;
 	qb_loop_timer_handle tick_timer;
 	qb_loop_timer_handle restart_timer;
 	bool restart_armed;
@@ -112,8 +111,7 @@ void lkd_io_stop(struct lkd_io *io);
 void lkd_io_submit(struct lkd_io *io, struct lk_act *x, uint64_t inc);
 /* Reads every heartbeat slot into d->slots (from the main loop when done). */
 void lkd_io_scan(struct lkd_io *io);
-/* Jobs queued or running; of them, the agent's (of any incarnation). */
-size_t lkd_io_busy(const struct lkd_io *io);
+/* The agent's jobs queued or running, of any incarnation. */
 size_t lkd_io_agent_busy(const struct lkd_io *io);
 /* The live incarnation (0 between incarnations) and its lease deadline (0: none): a
  * worker issues a queued write only if it is this incarnation's and may still land

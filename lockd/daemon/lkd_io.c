@@ -58,8 +58,7 @@ struct lkd_io {
 	pthread_cond_t cv;
 	struct job *head, *tail;
 	bool stop;
-	size_t busy;       /* queued + running, main thread's count */
-	size_t agent_busy; /* ... of them, the agent's (any incarnation) */
+	size_t agent_busy; /* the agent's jobs queued or running (any incarnation) */
 	/* Published by the main loop, read by the workers just before a write: the live
 	 * incarnation (0 between incarnations) and its lease deadline (0: none yet). */
 	_Atomic uint64_t live_inc;
@@ -361,7 +360,6 @@ static void *worker(void *arg)
 
 static void enqueue(struct lkd_io *io, struct job *j)
 {
-	io->busy++;
 	pthread_mutex_lock(&io->mu);
 	if (io->tail)
 		io->tail->next = j;
@@ -396,11 +394,6 @@ void lkd_io_scan(struct lkd_io *io)
 	j->kind = JOB_SCAN;
 	io->d->scan_inflight = true;
 	enqueue(io, j);
-}
-
-size_t lkd_io_busy(const struct lkd_io *io)
-{
-	return io->busy;
 }
 
 size_t lkd_io_agent_busy(const struct lkd_io *io)
@@ -463,7 +456,6 @@ static int32_t on_pipe(int32_t fd, int32_t revents, void *data)
 	for (ssize_t i = 0; i < n / (ssize_t)sizeof(jobs[0]); i++) {
 		struct job *j = jobs[i];
 
-		io->busy--;
 		if (j->kind == JOB_SCAN) {
 			io->d->scan_inflight = false;
 			for (lk_host_t h = 1; h <= io->d->vol.super.geom.max_hosts; h++)

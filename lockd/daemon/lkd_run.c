@@ -166,7 +166,6 @@ static void on_lost(void *arg, const char *why)
 
 	qb_log(LOG_CRIT, "%s: this host stops renewing its lease so that the others can recover "
 	       "its locks", why);
-	d->cluster_lost = true;
 	fence_incarnation(d, why);
 }
 
@@ -357,7 +356,6 @@ int lkd_run_start(struct lkd *d, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	d->fenced = false;
-	d->cluster_lost = false;
 	d->deadline_sent = 0;
 	qb_log(LOG_NOTICE, "host %u (%s) incarnation %" PRIu64 " joined CPG group %s", d->host,
 	       d->hostname, d->inc, d->group);

@@ -116,7 +116,7 @@ static bool in_view(const struct lkc_view *v, lk_host_t h)
 	return false;
 }
 
-static const char *slot_status(const struct lkd *d, const struct lkd_slot *s, bool member)
+static const char *slot_status(const struct lkd_slot *s, bool member)
 {
 	if (s->io_rc)
 		return "unreadable";
@@ -132,7 +132,6 @@ static const char *slot_status(const struct lkd *d, const struct lkd_slot *s, bo
 	case VOL_HB_LIVE:
 		break;
 	}
-	(void)d;
 	if (s->dead)
 		return "dead";
 	return member ? "live" : "isolated";
@@ -157,7 +156,7 @@ json_t *lkd_view_hosts(struct lkd *d)
 			continue;
 		o = json_pack("{s:I, s:s, s:s, s:b}", "host", (json_int_t)h,
 			      "name", host_name(d, h, name, sizeof(name)),
-			      "status", slot_status(d, s, member), "member", member);
+			      "status", slot_status(s, member), "member", member);
 		if (!s->io_rc && !s->rc) {
 			json_object_set_new(o, "host_gen", json_integer((json_int_t)s->hb.host_gen));
 			json_object_set_new(o, "counter", json_integer((json_int_t)s->hb.counter));
