@@ -1,0 +1,568 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * vf_lock.c - this host's locks for vmfsd's handles (contract: vf_lock.h).
+ *
+ * Sections: the lock records · connections to vmfs-lockd · fencing · taking and putting
+ * locks · write admission · the lockd thread (connect, events, reconnect).
+ *
+ * Lock order: rec->mu before L->map_mu; a slot's mu on its own (never while holding
+ * map_mu). A record is in the map while some thread uses it or it is held; a fenced record
+ * is taken out of the map at once (a later open makes a new one) and freed when its last
+ * user puts it.
+ *
+ * Connections: L->slots[] are NSLOTS libvmfslock connections for requests (one request at
+ * a time each; a name always uses the same slot, as lockd counts holds per connection),
+ * and one more for events. When any of them fails, every lock is fenced and all are
+ * reopened: closing a connection makes lockd release what it held, so no hold survives a
+ * reconnect unfenced.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <qb/qblog.h>
+#include <qb/qbmap.h>
+
+#include "fs/vf_lock.h"
+
+#define NSLOTS 4
+#define RETRY_AGAIN_MS 3000  /* how long an open waits for a cluster that is synchronising */
+#define RECONNECT_MS 1000
+
+struct slot {
+	pthread_mutex_t mu;   /* guards c and gen; held across a request */
+	struct vmfslock *c;   /* NULL: not connected */
+	uint64_t gen;         /* L->gen when c was opened */
+};
+
+struct vf_lk {
+	char *name;
+	pthread_mutex_t mu;        /* serialises take/put of this name */
+	unsigned users;            /* map_mu: threads and handles referring to it */
+	bool in_map;               /* map_mu */
+	enum vmfslock_mode mode;   /* mu: 0 = not held */
+	struct vmfslock_gen gen;   /* mu */
+	unsigned refs;             /* mu: handles (and changes in progress) using the hold */
+	unsigned slot;
+	uint64_t slot_gen;         /* mu: the connection generation the hold lives on */
+	atomic_bool fenced;
+	atomic_int inflight;       /* admitted writes not yet done */
+};
+
+struct vf_locks {
+	char *config;
+	int64_t io_timeout_ms;
+	pthread_mutex_t map_mu;
+	qb_map_t *map;                /* map_mu: name -> struct vf_lk */
+	struct slot slots[NSLOTS];
+	atomic_uint_fast64_t gen;     /* bumped at every (re)connect */
+	atomic_llong valid_until;     /* lease deadline, CLOCK_MONOTONIC ms; 0 = none */
+	atomic_bool reset;            /* a connection failed: fence and reconnect */
+	atomic_bool stop;
+	atomic_bool lapse_logged;
+	pthread_t thread;
+	struct vmfslock *ev;          /* the thread's own */
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *mode_name(enum vmfslock_mode m)
+{
+	return m == VMFSLOCK_EX ? "ex" : m == VMFSLOCK_MW ? "mw" : m == VMFSLOCK_SH ? "sh" : "-";
+}
+
+/* --- the lock records ------------------------------------------------------------------ */
+
+static unsigned slot_of(const char *name)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *name; name++)
+		h = (h ^ (uint8_t)*name) * 16777619u;
+	return h % NSLOTS;
+}
+
+static struct vf_lk *rec_get(struct vf_locks *L, const char *name)
+{
+	struct vf_lk *r;
+
+	pthread_mutex_lock(&L->map_mu);
+	r = qb_map_get(L->map, name);
+	if (!r) {
+		r = calloc(1, sizeof(*r));
+		if (r && !(r->name = strdup(name))) {
+			free(r);
+			r = NULL;
+		}
+		if (r) {
+			pthread_mutex_init(&r->mu, NULL);
+			r->slot = slot_of(name);
+			r->in_map = true;
+			qb_map_put(L->map, r->name, r);
+		}
+	}
+	if (r)
+		r->users++;
+	pthread_mutex_unlock(&L->map_mu);
+	return r;
+}
+
+static void rec_free(struct vf_lk *r)
+{
+	pthread_mutex_destroy(&r->mu);
+	free(r->name);
+	free(r);
+}
+
+/* Drops a user; the last one of a record that holds nothing (or is fenced) frees it. */
+static void rec_put(struct vf_locks *L, struct vf_lk *r)
+{
+	bool gone;
+
+	pthread_mutex_lock(&L->map_mu);
+	gone = --r->users == 0 && (!r->in_map || r->mode == 0);
+	if (gone && r->in_map)
+		qb_map_rm(L->map, r->name);
+	pthread_mutex_unlock(&L->map_mu);
+	if (gone)
+		rec_free(r);
+}
+
+/* --- fencing ----------------------------------------------------------------------------- */
+
+/* Marks r fenced and takes it out of the map. map_mu held. */
+static void fence_locked(struct vf_locks *L, struct vf_lk *r)
+{
+	atomic_store(&r->fenced, true);
+	if (r->in_map) {
+		r->in_map = false;
+		qb_map_rm(L->map, r->name);
+	}
+}
+
+static void fence_all(struct vf_locks *L, const char *why)
+{
+	qb_map_iter_t *it;
+	struct vf_lk *r;
+	void *v;
+	unsigned n = 0;
+
+	pthread_mutex_lock(&L->map_mu);
+	/* collect first: removing while iterating a libqb hashtable is not allowed */
+	for (;;) {
+		it = qb_map_iter_create(L->map);
+		if (!it || !qb_map_iter_next(it, &v)) {
+			qb_map_iter_free(it);
+			break;
+		}
+		qb_map_iter_free(it);
+		r = v;
+		if (r->mode)
+			n++;
+		fence_locked(L, r);
+		if (r->users == 0) {
+			pthread_mutex_unlock(&L->map_mu);
+			rec_free(r);
+			pthread_mutex_lock(&L->map_mu);
+		}
+	}
+	pthread_mutex_unlock(&L->map_mu);
+	if (n)
+		qb_log(LOG_ERR, "fencing %u lock(s): %s; their handles fail with EIO from now on",
+		       n, why);
+}
+
+static void fence_name(struct vf_locks *L, const char *name, const char *why)
+{
+	struct vf_lk *r;
+	bool fr = false;
+
+	pthread_mutex_lock(&L->map_mu);
+	r = qb_map_get(L->map, name);
+	if (r) {
+		fence_locked(L, r);
+		fr = r->users == 0;
+	}
+	pthread_mutex_unlock(&L->map_mu);
+	if (r)
+		qb_log(LOG_ERR, "%s: lock %s: its handles fail with EIO from now on", name, why);
+	if (fr)
+		rec_free(r);
+}
+
+/* A connection failed: the thread fences every lock and reconnects. */
+static void want_reset(struct vf_locks *L)
+{
+	atomic_store(&L->reset, true);
+}
+
+/* --- taking and putting locks --------------------------------------------------------------- */
+
+static bool covers(enum vmfslock_mode held, enum vf_want want)
+{
+	switch (want) {
+	case VF_WANT_READ:
+		return held != 0;
+	case VF_WANT_WRITE:
+	case VF_WANT_MW:
+		return held == VMFSLOCK_EX || held == VMFSLOCK_MW;
+	case VF_WANT_EX:
+		return held == VMFSLOCK_EX;
+	}
+	return false;
+}
+
+static enum vmfslock_mode mode_for(enum vf_want want)
+{
+	return want == VF_WANT_READ ? VMFSLOCK_SH : want == VF_WANT_MW ? VMFSLOCK_MW : VMFSLOCK_EX;
+}
+
+static void busy_phrase(const struct vmfslock_holder *h, char *who, size_t len)
+{
+	if (h->local)
+		snprintf(who, len, "held %s by another program of this host", h->mode);
+	else
+		snprintf(who, len, "held %s by host %u (%s), generation %" PRIu32 ":%" PRIu64,
+			 h->mode, h->host, h->name[0] ? h->name : "?", h->gen.epoch,
+			 h->gen.counter);
+}
+
+/* One acquire on r's slot. mu of r held. */
+static int acquire(struct vf_locks *L, struct vf_lk *r, enum vmfslock_mode mode, char *who,
+		   size_t wholen)
+{
+	struct slot *s = &L->slots[r->slot];
+	int64_t give_up = mono_ms() + RETRY_AGAIN_MS;
+	struct vmfslock_holder h = { 0 };
+	int rc;
+
+	for (;;) {
+		pthread_mutex_lock(&s->mu);
+		if (!s->c) {
+			pthread_mutex_unlock(&s->mu);
+			snprintf(who, wholen, "vmfs-lockd is not running or not reachable");
+			return -ENOLCK;
+		}
+		rc = vmfslock_acquire(s->c, r->name, mode, 0, &r->gen, &h);
+		r->slot_gen = s->gen;
+		pthread_mutex_unlock(&s->mu);
+		if (rc != -EAGAIN || mono_ms() >= give_up)
+			break;
+		usleep(50 * 1000);
+	}
+	switch (rc) {
+	case 0:
+		if (atomic_load(&r->fenced)) {
+			snprintf(who, wholen, "this host was fenced while the lock was granted");
+			return -ENOLCK;
+		}
+		r->mode = mode;
+		return 0;
+	case -EBUSY:
+		busy_phrase(&h, who, wholen);
+		return -EBUSY;
+	case -ENOTCONN:
+		snprintf(who, wholen, "no quorum: this host is not in a quorate cluster partition");
+		return -ENOLCK;
+	case -EAGAIN:
+		snprintf(who, wholen, "the cluster is still synchronising or recovering a host");
+		return -ENOLCK;
+	case -ENOLINK:
+		snprintf(who, wholen, "this host was fenced and is rejoining the cluster");
+		return -ENOLCK;
+	case -ETIMEDOUT:
+	case -ECONNRESET:
+		want_reset(L);
+		snprintf(who, wholen, "vmfs-lockd did not answer (%s)", strerror(-rc));
+		return -ENOLCK;
+	case -EINVAL:
+		snprintf(who, wholen, "vmfs-lockd refuses this name");
+		return -EINVAL;
+	default:
+		snprintf(who, wholen, "vmfs-lockd: %s", strerror(-rc));
+		return rc == -EPERM ? -EACCES : -ENOLCK;
+	}
+}
+
+int vf_lk_take(struct vf_locks *L, const char *name, enum vf_want want, struct vf_lk **out,
+	       char *who, size_t wholen)
+{
+	char dummy[8];
+	struct vf_lk *r;
+	int rc;
+
+	if (!who) {
+		who = dummy;
+		wholen = sizeof(dummy);
+	}
+	for (int tries = 0; tries < 8; tries++) {
+		r = rec_get(L, name);
+		if (!r)
+			return -ENOMEM;
+		pthread_mutex_lock(&r->mu);
+		if (atomic_load(&r->fenced)) {
+			/* fenced between rec_get and here: a new record replaces it */
+			pthread_mutex_unlock(&r->mu);
+			rec_put(L, r);
+			continue;
+		}
+		if (r->mode) {
+			rc = covers(r->mode, want) ? 0 : -EBUSY;
+			if (rc)
+				snprintf(who, wholen, "held %s by this host (an open %s)",
+					 mode_name(r->mode), r->mode == VMFSLOCK_SH ?
+					 "for reading" : "for writing");
+		} else {
+			rc = acquire(L, r, mode_for(want), who, wholen);
+		}
+		if (rc == 0)
+			r->refs++;
+		pthread_mutex_unlock(&r->mu);
+		if (rc) {
+			rec_put(L, r);
+			return rc;
+		}
+		*out = r;
+		return 0;
+	}
+	snprintf(who, wholen, "its lock was fenced repeatedly");
+	return -ENOLCK;
+}
+
+void vf_lk_put(struct vf_locks *L, struct vf_lk *r)
+{
+	struct slot *s = &L->slots[r->slot];
+	int rc = 0;
+
+	pthread_mutex_lock(&r->mu);
+	if (--r->refs == 0 && r->mode) {
+		/* a fenced hold is gone already (lockd dropped it, or its connection closed) */
+		if (!atomic_load(&r->fenced)) {
+			pthread_mutex_lock(&s->mu);
+			rc = s->c && s->gen == r->slot_gen ? vmfslock_release(s->c, r->name) : 0;
+			pthread_mutex_unlock(&s->mu);
+		}
+		if (rc == -ETIMEDOUT || rc == -ECONNRESET || rc == -ENOTCONN)
+			want_reset(L);
+		else if (rc && rc != -ENOENT)
+			qb_log(LOG_WARNING, "%s: release: %s", r->name, strerror(-rc));
+		r->mode = 0;
+	}
+	pthread_mutex_unlock(&r->mu);
+	rec_put(L, r);
+}
+
+bool vf_lk_held_here(struct vf_locks *L, const char *name)
+{
+	struct vf_lk *r;
+	bool held;
+
+	pthread_mutex_lock(&L->map_mu);
+	r = qb_map_get(L->map, name);
+	held = r && r->mode != 0;
+	pthread_mutex_unlock(&L->map_mu);
+	return held;
+}
+
+const char *vf_lk_mode(const struct vf_lk *r)
+{
+	return mode_name(r->mode);
+}
+
+struct vmfslock_gen vf_lk_gen(const struct vf_lk *r)
+{
+	return r->gen;
+}
+
+bool vf_lk_fenced(const struct vf_lk *r)
+{
+	return atomic_load(&r->fenced);
+}
+
+/* --- write admission ----------------------------------------------------------------------- */
+
+int vf_lk_admit(struct vf_locks *L, struct vf_lk *r)
+{
+	int64_t until, now;
+
+	atomic_fetch_add(&r->inflight, 1);
+	if (atomic_load(&r->fenced))
+		goto refuse;
+	until = atomic_load(&L->valid_until);
+	now = mono_ms();
+	if (now + L->io_timeout_ms >= until) {
+		if (!atomic_exchange(&L->lapse_logged, true))
+			qb_log(LOG_CRIT, "the lease of this host ends in %" PRId64 " ms, less than "
+			       "io_timeout (%" PRId64 " ms): no write may start; fencing every lock",
+			       until - now, L->io_timeout_ms);
+		want_reset(L);
+		goto refuse;
+	}
+	return 0;
+refuse:
+	atomic_fetch_sub(&r->inflight, 1);
+	return -EIO;
+}
+
+void vf_lk_done(struct vf_lk *r)
+{
+	atomic_fetch_sub(&r->inflight, 1);
+}
+
+/* --- queries ------------------------------------------------------------------------------ */
+
+int vf_locks_query(struct vf_locks *L, const char *what, const char *path, json_t **out)
+{
+	struct slot *s = &L->slots[path ? slot_of(path) : 0];
+	int rc;
+
+	pthread_mutex_lock(&s->mu);
+	rc = s->c ? vmfslock_query(s->c, what, path, out) : -ENOTCONN;
+	pthread_mutex_unlock(&s->mu);
+	if (rc == -ETIMEDOUT || rc == -ECONNRESET)
+		want_reset(L);
+	return rc;
+}
+
+/* --- the lockd thread -------------------------------------------------------------------- */
+
+static void disconnect_all(struct vf_locks *L)
+{
+	for (unsigned i = 0; i < NSLOTS; i++) {
+		pthread_mutex_lock(&L->slots[i].mu);
+		if (L->slots[i].c)
+			vmfslock_close(L->slots[i].c);
+		L->slots[i].c = NULL;
+		pthread_mutex_unlock(&L->slots[i].mu);
+	}
+	if (L->ev)
+		vmfslock_close(L->ev);
+	L->ev = NULL;
+	atomic_store(&L->valid_until, 0);
+}
+
+static int connect_all(struct vf_locks *L, char *err, size_t errlen)
+{
+	uint64_t gen = atomic_fetch_add(&L->gen, 1) + 1;
+	int rc;
+
+	rc = vmfslock_connect(L->config, &L->ev, err, errlen);
+	if (rc == 0 && (rc = vmfslock_events(L->ev)) < 0)
+		snprintf(err, errlen, "cannot subscribe to vmfs-lockd's events: %s", strerror(-rc));
+	for (unsigned i = 0; rc == 0 && i < NSLOTS; i++) {
+		pthread_mutex_lock(&L->slots[i].mu);
+		rc = vmfslock_connect(L->config, &L->slots[i].c, err, errlen);
+		L->slots[i].gen = gen;
+		pthread_mutex_unlock(&L->slots[i].mu);
+	}
+	if (rc)
+		disconnect_all(L);
+	return rc;
+}
+
+static void on_event(struct vf_locks *L, const struct vmfslock_event *e)
+{
+	switch (e->type) {
+	case VMFSLOCK_EV_LEASE:
+		atomic_store(&L->valid_until, e->valid_until_ms);
+		if (e->valid_until_ms)
+			atomic_store(&L->lapse_logged, false);
+		break;
+	case VMFSLOCK_EV_REVOKED:
+		fence_name(L, e->text, "taken away by the cluster");
+		break;
+	case VMFSLOCK_EV_FENCED:
+		atomic_store(&L->valid_until, 0);
+		fence_all(L, e->text);
+		break;
+	}
+}
+
+static void *lockd_thread(void *arg)
+{
+	struct vf_locks *L = arg;
+	char err[VMFS_CONF_ERR_MAX + 256], last[sizeof(err)] = "";
+	struct vmfslock_event e;
+	int rc;
+
+	while (!atomic_load(&L->stop)) {
+		if (atomic_exchange(&L->reset, false) && L->ev) {
+			fence_all(L, "the connection to vmfs-lockd failed or the lease ran out");
+			disconnect_all(L);
+			qb_log(LOG_WARNING, "reconnecting to vmfs-lockd");
+		}
+		if (!L->ev) {
+			if (connect_all(L, err, sizeof(err)) < 0) {
+				if (strcmp(err, last) != 0)
+					qb_log(LOG_WARNING, "%s; opens for writing fail with ENOLCK "
+					       "until it answers (retrying every %d ms)", err,
+					       RECONNECT_MS);
+				snprintf(last, sizeof(last), "%s", err);
+				usleep(RECONNECT_MS * 1000);
+				continue;
+			}
+			last[0] = '\0';
+			qb_log(LOG_NOTICE, "connected to vmfs-lockd");
+		}
+		rc = vmfslock_event_next(L->ev, &e, 200);
+		if (rc == 0) {
+			on_event(L, &e);
+		} else if (rc != -ETIMEDOUT) {
+			fence_all(L, "vmfs-lockd went away");
+			disconnect_all(L);
+			atomic_store(&L->reset, false);
+			qb_log(LOG_ERR, "vmfs-lockd went away: every lock of this host is fenced");
+		}
+	}
+	fence_all(L, "vmfsd is stopping");
+	disconnect_all(L);
+	return NULL;
+}
+
+int vf_locks_start(const char *config, uint32_t io_timeout_ms, struct vf_locks **out)
+{
+	struct vf_locks *L = calloc(1, sizeof(*L));
+
+	if (!L)
+		return -ENOMEM;
+	L->config = config ? strdup(config) : NULL;
+	L->io_timeout_ms = io_timeout_ms;
+	L->map = qb_hashtable_create(1024);
+	pthread_mutex_init(&L->map_mu, NULL);
+	for (unsigned i = 0; i < NSLOTS; i++)
+		pthread_mutex_init(&L->slots[i].mu, NULL);
+	if (!L->map || (config && !L->config) ||
+	    pthread_create(&L->thread, NULL, lockd_thread, L) != 0) {
+		if (L->map)
+			qb_map_destroy(L->map);
+		free(L->config);
+		free(L);
+		return -ENOMEM;
+	}
+	*out = L;
+	return 0;
+}
+
+void vf_locks_stop(struct vf_locks *L)
+{
+	if (!L)
+		return;
+	atomic_store(&L->stop, true);
+	pthread_join(L->thread, NULL);
+	qb_map_destroy(L->map);
+	free(L->config);
+	free(L);
+}
