@@ -28,6 +28,7 @@
 #	$CL_DS                   the shared datastore (the "NAS"), seen by every host
 #	$CL_DIR/h<i>/            host i: corosync.conf corosync.log vmfs.conf lockd.log
 #	                         state/ run/ vmfs/ (mount point) <name>.pid
+#	$CL_DIR/env              CL_N CL_PFX CL_DS CL_CLUSTER as KEY=VALUE lines (for cl_attach)
 # Exported: CL_DIR CL_DS CL_N CL_PFX CL_LOCKD, CL_VMFS_<i> (= $CL_DIR/h<i>/vmfs).
 #
 # Environment read:
@@ -36,6 +37,12 @@
 #	CL_HB CL_DEAD CL_IO  hb_interval_ms / host_dead_ms / io_timeout_ms (1000/10000/2000)
 #	CL_ISOLATION      isolation policy written to vmfs.conf (default keep)
 #	CL_LOCKD          lockd binary (default ${top_builddir:-.}/lockd/vmfs-lockd, absolute)
+#	CL_PERSIST=1      a cluster that outlives the shell that made it (tools/vmfs-local):
+#	                  cl_setup sets no trap, and uses the caller's CL_DIR (made if missing;
+#	                  refused if it already holds a cluster), CL_PFX and CL_DS when set. A
+#	                  later process takes it over with cl_attach and ends it with cl_teardown,
+#	                  which removes CL_DIR but not a CL_DS outside it. A cl_setup that fails
+#	                  part way leaves its teardown to the caller's own trap.
 #
 # Rules kept by the harness: it ends only processes it started or that run inside its
 # own namespaces, always by PID (after checking the PID still names the same process);
@@ -153,21 +160,32 @@ cl_setup() {
 	local n=${1:?cl_setup: number of hosts}
 	[[ $n =~ ^[0-9]+$ ]] && ((n >= 1 && n <= 250)) || cl_fail "cl_setup: bad host count '$n'"
 	cl_require
+	if [[ ${CL_PERSIST:-0} == 1 && -n ${CL_DIR:-} && -e ${CL_DIR:-}/pids ]]; then
+		cl_fail "cl_setup: $CL_DIR already holds a cluster" # before teardown could touch it
+	fi
 	_CL_T0=$(_cl_now_us)
 	_CL_TORN=0
 
 	CL_N=$n
-	CL_PFX=vt$$$(printf '%04x' $((RANDOM % 65536)))
 	CL_CLUSTER=${CL_CLUSTER:-vmfstest}
-	CL_DIR=$(mktemp -d "${TMPDIR:-/tmp}/vmfs-cluster.$CL_PFX.XXXXXX")
-	CL_DS=$CL_DIR/ds
+	if [[ ${CL_PERSIST:-0} == 1 ]]; then
+		CL_PFX=${CL_PFX:-vt$$$(printf '%04x' $((RANDOM % 65536)))}
+		CL_DIR=${CL_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/vmfs-cluster.$CL_PFX.XXXXXX")}
+		mkdir -p "$CL_DIR"
+		CL_DS=${CL_DS:-$CL_DIR/ds}
+	else
+		CL_PFX=vt$$$(printf '%04x' $((RANDOM % 65536)))
+		CL_DIR=$(mktemp -d "${TMPDIR:-/tmp}/vmfs-cluster.$CL_PFX.XXXXXX")
+		CL_DS=$CL_DIR/ds
+		# shellcheck disable=SC2154 # _cl_rc is assigned inside the trap
+		trap '_cl_rc=$?; cl_teardown; exit $_cl_rc' EXIT
+		trap 'exit 130' INT
+		trap 'exit 143' TERM
+	fi
 	export CL_N CL_PFX CL_DIR CL_DS CL_CLUSTER
-	# shellcheck disable=SC2154 # _cl_rc is assigned inside the trap
-	trap '_cl_rc=$?; cl_teardown; exit $_cl_rc' EXIT
-	trap 'exit 130' INT
-	trap 'exit 143' TERM
 
 	: >"$CL_DIR/pids"
+	printf 'CL_N=%s\nCL_PFX=%s\nCL_DS=%s\nCL_CLUSTER=%s\n' "$CL_N" "$CL_PFX" "$CL_DS" "$CL_CLUSTER" >"$CL_DIR/env"
 	printf '%s\n' "$CL_PFX-br" >"$CL_DIR/netns"
 	mkdir -p "$CL_DS"
 	cl_log "setup: $n hosts, prefix $CL_PFX, dir $CL_DIR"
@@ -262,6 +280,24 @@ EOF
 			cl_fail "holder of h$i did not start: $(cat "$h/holder.log" 2>/dev/null)"
 	done
 	cl_log "setup: done"
+}
+
+# cl_attach DIR: take over the cluster a CL_PERSIST=1 cl_setup left in DIR, from another
+# process: sets and exports what cl_setup did, and no trap (cl_teardown ends it). 1 if DIR
+# holds no cluster.
+cl_attach() {
+	local d=${1:?cl_attach: directory} k v i
+	[[ -r $d/env && -r $d/pids ]] || return 1
+	CL_N='' CL_PFX='' CL_DS='' CL_CLUSTER=''
+	while IFS='=' read -r k v; do
+		case $k in CL_N | CL_PFX | CL_DS | CL_CLUSTER) printf -v "$k" '%s' "$v" ;; esac
+	done <"$d/env"
+	[[ $CL_N =~ ^[0-9]+$ && -n $CL_PFX && -n $CL_DS ]] || return 1
+	CL_DIR=$d
+	export CL_N CL_PFX CL_DIR CL_DS CL_CLUSTER
+	for ((i = 1; i <= CL_N; i++)); do export "CL_VMFS_$i=$CL_DIR/h$i/vmfs"; done
+	_CL_T0=$(_cl_now_us)
+	_CL_TORN=0
 }
 
 # cl_hdir I: print host I's state directory ($CL_DIR/h<I>).
