@@ -47,6 +47,7 @@ struct vf_lk {
 	pthread_mutex_t mu;        /* serialises take/put of this name */
 	unsigned users;            /* map_mu: threads and handles referring to it */
 	bool in_map;               /* map_mu */
+	struct vf_lk *prev, *next; /* map_mu: L->recs, the records in the map */
 	enum vmfslock_mode mode;   /* mu: 0 = not held */
 	struct vmfslock_gen gen;   /* mu */
 	unsigned refs;             /* mu: handles (and changes in progress) using the hold */
@@ -61,6 +62,7 @@ struct vf_locks {
 	int64_t io_timeout_ms;
 	pthread_mutex_t map_mu;
 	qb_map_t *map;                /* map_mu: name -> struct vf_lk */
+	struct vf_lk *recs;           /* map_mu: the same records, in a list */
 	struct slot slots[NSLOTS];
 	atomic_uint_fast64_t gen;     /* bumped at every (re)connect */
 	atomic_llong valid_until;     /* lease deadline, CLOCK_MONOTONIC ms; 0 = none */
@@ -95,6 +97,20 @@ static unsigned slot_of(const char *name)
 	return h % NSLOTS;
 }
 
+/* Takes r out of the map and its list. map_mu held. */
+static void rec_unmap(struct vf_locks *L, struct vf_lk *r)
+{
+	qb_map_rm(L->map, r->name);
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		L->recs = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	r->prev = r->next = NULL;
+	r->in_map = false;
+}
+
 static struct vf_lk *rec_get(struct vf_locks *L, const char *name)
 {
 	struct vf_lk *r;
@@ -112,6 +128,10 @@ static struct vf_lk *rec_get(struct vf_locks *L, const char *name)
 			r->slot = slot_of(name);
 			r->in_map = true;
 			qb_map_put(L->map, r->name, r);
+			r->next = L->recs;
+			if (L->recs)
+				L->recs->prev = r;
+			L->recs = r;
 		}
 	}
 	if (r)
@@ -135,7 +155,7 @@ static void rec_put(struct vf_locks *L, struct vf_lk *r)
 	pthread_mutex_lock(&L->map_mu);
 	gone = --r->users == 0 && (!r->in_map || r->mode == 0);
 	if (gone && r->in_map)
-		qb_map_rm(L->map, r->name);
+		rec_unmap(L, r);
 	pthread_mutex_unlock(&L->map_mu);
 	if (gone)
 		rec_free(r);
@@ -147,37 +167,21 @@ static void rec_put(struct vf_locks *L, struct vf_lk *r)
 static void fence_locked(struct vf_locks *L, struct vf_lk *r)
 {
 	atomic_store(&r->fenced, true);
-	if (r->in_map) {
-		r->in_map = false;
-		qb_map_rm(L->map, r->name);
-	}
+	if (r->in_map)
+		rec_unmap(L, r);
 }
 
 static void fence_all(struct vf_locks *L, const char *why)
 {
-	qb_map_iter_t *it;
-	struct vf_lk *r;
-	void *v;
+	struct vf_lk *r, *next;
 	unsigned n = 0;
 
 	pthread_mutex_lock(&L->map_mu);
-	/* collect first: removing while iterating a libqb hashtable is not allowed */
-	for (;;) {
-		it = qb_map_iter_create(L->map);
-		if (!it || !qb_map_iter_next(it, &v)) {
-			qb_map_iter_free(it);
-			break;
-		}
-		qb_map_iter_free(it);
-		r = v;
+	for (r = L->recs; r; r = next) {
+		next = r->next;
 		if (r->mode)
 			n++;
-		fence_locked(L, r);
-		if (r->users == 0) {
-			pthread_mutex_unlock(&L->map_mu);
-			rec_free(r);
-			pthread_mutex_lock(&L->map_mu);
-		}
+		fence_locked(L, r); /* a record in the map has a user: freed by its last put */
 	}
 	pthread_mutex_unlock(&L->map_mu);
 	if (n)
