@@ -15,6 +15,7 @@ vmfs_packages=(
 	libfuse3-dev libcpg-dev libquorum-dev libvotequorum-dev libcmap-dev libqb-dev
 	libcmocka-dev libjansson-dev libisal-dev libcorosync-common-dev
 	corosync nftables iproute2 python3 util-linux
+	fuse3 attr fio qemu-utils
 )
 
 vmfs_install_packages() {
