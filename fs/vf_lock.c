@@ -434,10 +434,12 @@ int vf_locks_query(struct vf_locks *L, const char *what, const char *path, json_
 	int rc;
 
 	pthread_mutex_lock(&s->mu);
-	rc = s->c ? vmfslock_query(s->c, what, path, out) : -ENOTCONN;
+	rc = s->c ? vmfslock_query(s->c, what, path, out) : -ENOLCK;
 	pthread_mutex_unlock(&s->mu);
-	if (rc == -ETIMEDOUT || rc == -ECONNRESET)
+	if (rc == -ETIMEDOUT || rc == -ECONNRESET || rc == -ENOTCONN) {
 		want_reset(L);
+		rc = -ENOLCK;
+	}
 	return rc;
 }
 

@@ -64,7 +64,7 @@ bool vf_lk_fenced(const struct vf_lk *lk);
 const char *vf_lk_mode(const struct vf_lk *lk);
 struct vmfslock_gen vf_lk_gen(const struct vf_lk *lk);
 
-/* lockd's "status" / "locks" JSON (vmfslock_query): -ENOTCONN when lockd is not there. */
+/* lockd's "status" / "locks" JSON (vmfslock_query): -ENOLCK when lockd is not there. */
 int vf_locks_query(struct vf_locks *L, const char *what, const char *path, json_t **out);
 
 #endif

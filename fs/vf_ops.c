@@ -65,12 +65,9 @@ static int dir_busy(struct vf *v, const char *dir, char *who, size_t len)
 	size_t i;
 	int rc = vf_locks_query(v->locks, "locks", dir, &arr);
 
-	if (rc == -ENOTCONN) {
-		snprintf(who, len, "vmfs-lockd is not running: the locks under it are unknown");
-		return -ENOLCK;
-	}
 	if (rc < 0) {
-		snprintf(who, len, "vmfs-lockd: %s", strerror(-rc));
+		snprintf(who, len, "vmfs-lockd does not answer (%s): the locks under it are "
+			 "unknown", strerror(-rc));
 		return -ENOLCK;
 	}
 	rc = 0;

@@ -11,6 +11,9 @@
 #     to vm1/paused.img every 5 ms: h2 gets the file (after the lease expired) and appends;
 #     on SIGCONT h1's queued write fails with EIO, and no record of h1 lands after h2's
 #     first (vf_probe check)
+#   - isolation=fence: h3 cut off the network while its writer appends to vm1/cut.img: the
+#     writer gets EIO once h3 fenced itself (no quorum), before h1 can have the file; h1
+#     gets it after h3's lease expired; after the heal h3's vmfsd opens files again
 # Exit 77 (skip) unless root with corosync and friends.
 
 set -euo pipefail
@@ -25,6 +28,7 @@ source "$top_srcdir/tests/cluster/lockd.sh"
 source "$top_srcdir/tests/cluster/vmfsd.sh"
 lt_init
 vt_init
+export CL_ISOLATION=fence
 cl_setup 3
 vt_start 1 2 3
 cl_on 1 mkdir -p "$CL_VMFS_1/vm1"
@@ -106,4 +110,25 @@ cl_on 2 "$PROBE" check "$CL_VMFS_2/vm1/paused.img" >"$CL_DIR/check2.out" 2>&1 ||
 cl_log "records: $(cat "$CL_DIR/check2.out")"
 grep -q '^h=2 ' "$CL_DS/vm1/paused.img" || vt_fail "vm1/paused.img has no record of h2"
 cl_log "pause: h1's writes fail after SIGCONT, none lands after h2's"
+
+# --- isolation=fence: a cut host fences its handles ---------------------------------------------------
+lt_wait_ready "after the pause" 30 3 1 2 3
+vt_writer 3 wc vm1/cut.img 10
+sleep 0.5
+t0=$(now_ms)
+cl_cut 3
+cl_wait_for 20 has_failed wc || vt_fail "h3's writer did not get EIO within 20 s of the cut: $(cat "$CL_DIR/wc.out")"
+eio_s=$(awk -v a="$t0" -v b="$(failed_at wc)" 'BEGIN { printf "%.2f", (b - a) / 1000 }')
+cl_log "FIGURE cut of h3 (isolation=fence) -> h3's writer gets EIO: $eio_s s"
+poll_open 1 vm1/cut.img "$t0"
+[[ -n $GOT_S ]] || vt_fail "h1 could not open vm1/cut.img within $LT_CAP s of h3's cut"
+cl_log "FIGURE cut of h3 -> h1 opens the file: $GOT_S s"
+lt_fle "$eio_s" "$GOT_S" || vt_fail "h1 opened vm1/cut.img ($GOT_S s) before h3's writer was fenced ($eio_s s)"
+cl_on 1 "$PROBE" check "$CL_VMFS_1/vm1/cut.img" >"$CL_DIR/check3.out" 2>&1 ||
+	vt_fail "vm1/cut.img: $(head -n 5 "$CL_DIR/check3.out")"
+cl_heal 3
+lt_wait_ready "after the heal" 30 3 3
+vt_writer 3 wc2 vm1/after-cut.img
+cl_kill 3 wc2 KILL
+cl_log "isolation=fence: the cut host's writer fails first, the file moves after its lease"
 cl_log "PASS"
