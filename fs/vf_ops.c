@@ -390,7 +390,9 @@ static void put_lock(struct vf *v, struct vf_lk *lk)
 		vf_lk_put(v->locks, lk);
 }
 
-static void vf_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+/* unlink (flags 0) and rmdir (AT_REMOVEDIR): a file under its lock, a directory with no
+ * lock under it. A file this host has open may go (POSIX semantics on one host). */
+static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int flags)
 {
 	struct vf *v = vf_of(req);
 	struct vf_inode *p = backing_dir(req, parent);
@@ -401,11 +403,11 @@ static void vf_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	rc = lock_for_change(v, p, name, "unlink", true, 0, &lk);
+	rc = lock_for_change(v, p, name, flags ? "rmdir" : "unlink", !flags, 0, &lk);
 	if (!rc && lk)
 		rc = vf_lk_admit(v->locks, lk);
 	if (!rc) {
-		rc = unlinkat(p->fd, name, 0) < 0 ? -errno : 0;
+		rc = unlinkat(p->fd, name, flags) < 0 ? -errno : 0;
 		if (lk)
 			vf_lk_done(lk);
 	}
@@ -413,22 +415,14 @@ static void vf_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	reply_rc(req, rc);
 }
 
+static void vf_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_name(req, parent, name, 0);
+}
+
 static void vf_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct vf *v = vf_of(req);
-	struct vf_inode *p = backing_dir(req, parent);
-	struct vf_lk *lk;
-	int rc;
-
-	if (!p || reserved(v, p, name)) {
-		fuse_reply_err(req, EPERM);
-		return;
-	}
-	rc = lock_for_change(v, p, name, "rmdir", false, 0, &lk);
-	if (!rc)
-		rc = unlinkat(p->fd, name, AT_REMOVEDIR) < 0 ? -errno : 0;
-	put_lock(v, lk);
-	reply_rc(req, rc);
+	remove_name(req, parent, name, AT_REMOVEDIR);
 }
 
 static void vf_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
