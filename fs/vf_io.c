@@ -183,8 +183,11 @@ static int open_backing(struct vf *v, struct vf_fh *fh, const char *proc, int fl
 
 static void set_caching(struct fuse_file_info *fi, const struct vf_fh *fh)
 {
-	/* a peek never trusts the page cache: another host writes the file */
-	fi->direct_io = fh->lk == NULL;
+	/* A peek never trusts the page cache: another host writes the file. An O_DIRECT
+	 * handle (QEMU's cache=none) bypasses it anyway; as direct_io its writes also skip
+	 * the kernel's buffered-write path, which asks for security.capability (a GETXATTR
+	 * round trip) under the inode lock before every write, serialising them. */
+	fi->direct_io = fh->lk == NULL || fh->direct;
 	fi->keep_cache = 0;
 }
 

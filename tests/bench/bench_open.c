@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * bench_open.c - vmfs-bench-open: the latency of open(2) + close(2) of one existing file,
- * N times in a row, one at a time. Through /vmfs an open for writing takes the file's
+ * bench_open.c - vmfs-bench-open: the latency of open(2) + close(2) of existing files,
+ * N times in a row, one at a time: of one file over and over, or of several files in
+ * turn (so that each open takes a lock that was released a while ago, not a moment ago). Through /vmfs an open for writing takes the file's
  * cluster lock (EX) and its last close releases it, a read-only open takes SH; on the
  * datastore directory itself the same loop gives the native reference.
  * tests/bench/run-fio-bench runs it on host 1 of a 3-host cluster (tests/cluster/lib.sh)
@@ -52,7 +53,7 @@ static int bo_round(const char *path, int flags, uint64_t *open_ns, uint64_t *cl
 	return 0;
 }
 
-static int bo_run(const char *path, int flags, const char *prefix, unsigned long count)
+static int bo_run(char **paths, int npaths, int flags, const char *prefix, unsigned long count)
 {
 	uint64_t *op = NULL, *cl = NULL, *pair = NULL, o = 0, c = 0;
 	char key[BO_PREFIX_MAX + 16];
@@ -67,6 +68,8 @@ static int bo_run(const char *path, int flags, const char *prefix, unsigned long
 		goto out;
 	}
 	for (i = 0; i < BENCH_WARMUP + count; i++) {
+		const char *path = paths[i % (unsigned long)npaths];
+
 		rc = bo_round(path, flags, &o, &c);
 		if (rc) {
 			fprintf(stderr, BO_PROG ": %s (round %lu%s): %s\n", path,
@@ -97,9 +100,10 @@ out:
 static void bo_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: " BO_PROG " [--count N] [--read-only] [--prefix P] FILE\n"
-		"  N times open(FILE, O_RDWR) + close, one at a time (N default %d);\n"
-		"  --read-only opens O_RDONLY. FILE must exist; it is not written.\n"
+		"usage: " BO_PROG " [--count N] [--read-only] [--prefix P] FILE...\n"
+		"  N times open(FILE, O_RDWR) + close, one at a time (N default %d), the\n"
+		"  FILEs in turn; --read-only opens O_RDONLY. The FILEs must exist; they are\n"
+		"  not written.\n"
 		"prints key=value lines: P_p50_ms P_p99_ms (open+close), P_open_p50_ms,\n"
 		"P_open_p99_ms, P_close_p50_ms, P_close_p99_ms, P_n (P default open_rw or\n"
 		"open_ro)\n",
@@ -147,11 +151,11 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind + 1 != argc) {
-		fprintf(stderr, BO_PROG ": want one FILE (see --help)\n");
+	if (optind >= argc) {
+		fprintf(stderr, BO_PROG ": want at least one FILE (see --help)\n");
 		return 2;
 	}
 	if (!prefix)
 		prefix = ro ? "open_ro" : "open_rw";
-	return bo_run(argv[optind], ro ? O_RDONLY : O_RDWR, prefix, count);
+	return bo_run(argv + optind, argc - optind, ro ? O_RDONLY : O_RDWR, prefix, count);
 }
