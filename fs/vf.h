@@ -50,7 +50,6 @@ struct vf_fh {
 	int fd;              /* backing descriptor; -1 for a virtual file */
 	struct vf_lk *lk;    /* the host's lock it uses, NULL for a peek or a virtual file */
 	bool direct;         /* backing opened O_DIRECT: buffers and offsets aligned */
-	bool wrote;          /* a write went through: fdatasync before the lock is let go */
 	char *vbuf;          /* virtual file: its content, rendered at open */
 	size_t vlen;
 	char name[];         /* lock name (for log lines) */
@@ -84,6 +83,10 @@ void vf_inode_forget(struct vf *v, struct vf_inode *in, uint64_t n);
 /* The lock name of in (path relative to the datastore), or of name under in when name is
  * not NULL: -ENAMETOOLONG, -ESTALE (unlinked), -EXDEV (outside the datastore). */
 int vf_inode_name(struct vf *v, struct vf_inode *in, const char *name, char *out, size_t len);
+/* Does the lock name (relative to the datastore) still name in? Checked once its lock is
+ * held: another host may have renamed the file meanwhile (an NFS client keeps the old
+ * name of an open inode). 0 or -ESTALE. */
+int vf_inode_check_name(struct vf *v, const struct vf_inode *in, const char *name);
 /* "/proc/self/fd/N" of in, for the calls that have no *at form. */
 void vf_inode_proc(const struct vf_inode *in, char *buf, size_t len);
 bool vf_is_root(const struct vf *v, const struct vf_inode *in);

@@ -131,6 +131,18 @@ void vf_inode_forget(struct vf *v, struct vf_inode *in, uint64_t n)
 	}
 }
 
+int vf_inode_check_name(struct vf *v, const struct vf_inode *in, const char *name)
+{
+	struct stat st;
+
+	if (in == &v->root)
+		return 0;
+	if (fstatat(v->root.fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_dev != in->dev ||
+	    st.st_ino != in->ino)
+		return -ESTALE;
+	return 0;
+}
+
 int vf_inode_name(struct vf *v, struct vf_inode *in, const char *name, char *out, size_t len)
 {
 	char proc[64], target[PATH_MAX + 1];

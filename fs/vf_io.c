@@ -15,7 +15,12 @@
  *                        before the lock is let go
  *
  * A file with several hard links is not opened for writing: its lock is its name, and
- * another name would be another lock.
+ * another name would be another lock. Once the lock is held, the name must still lead to
+ * the inode opened (ESTALE otherwise: another host renamed it meanwhile).
+ *
+ * A writable backing descriptor is O_DSYNC unless the opener asked for O_DIRECT: an
+ * admitted write is then on the storage when it returns, so a fence leaves no dirty page
+ * behind that the backing NFS client could write back after another host took over.
  *
  * O_DIRECT: FUSE hands write data over right after the request header, so it is not
  * sector-aligned; a write to a backing file opened O_DIRECT is copied into an aligned
@@ -168,9 +173,18 @@ static int lock_for_open(struct vf *v, fuse_req_t req, struct vf_fh *fh, const c
 
 /* Opens the backing file (proc: a /proc/self/fd path, or NULL with dirfd+name for create),
  * truncating under the lock when asked. */
-static int open_backing(struct vf *v, struct vf_fh *fh, const char *proc, int flags)
+static int backing_flags(int flags)
 {
 	int oflags = (flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC)) | O_CLOEXEC;
+
+	if ((flags & O_ACCMODE) != O_RDONLY && !(flags & O_DIRECT))
+		oflags |= O_DSYNC;
+	return oflags;
+}
+
+static int open_backing(struct vf *v, struct vf_fh *fh, const char *proc, int flags)
+{
+	int oflags = backing_flags(flags);
 
 	fh->fd = open(proc, oflags);
 	if (fh->fd < 0)
@@ -212,7 +226,8 @@ void vf_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		}
 		fi->fh = (uintptr_t)fh;
 		fi->direct_io = 1;
-		fuse_reply_open(req, fi);
+		if (fuse_reply_open(req, fi) == -ENOENT)
+			fh_free(v, fh);
 		return;
 	}
 	if (fstatat(in->fd, "", &st, AT_EMPTY_PATH) < 0) {
@@ -231,6 +246,16 @@ void vf_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	vf_inode_proc(in, proc, sizeof(proc));
 	rc = S_ISREG(st.st_mode) ? lock_for_open(v, req, fh, proc, &st, fi->flags) : 0;
+	if (!rc && fh->lk && vf_inode_check_name(v, in, name) < 0) {
+		qb_log(LOG_WARNING, "%s: renamed by another host meanwhile (pid %d)", name,
+		       (int)fuse_req_ctx(req)->pid);
+		if (wants_write(fi->flags)) {
+			rc = -ESTALE;
+		} else {
+			vf_lk_put(v->locks, fh->lk); /* a reader peeks instead */
+			fh->lk = NULL;
+		}
+	}
 	if (!rc)
 		rc = open_backing(v, fh, proc, fi->flags);
 	if (rc) {
@@ -275,7 +300,7 @@ void vf_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 		strcat(proc, "/");
 		strcat(proc, name);
 		if (S_ISREG(st.st_mode))
-			rc = lock_for_open(v, req, fh, proc, &st, fi->flags | O_WRONLY);
+			rc = lock_for_open(v, req, fh, proc, &st, fi->flags);
 	} else {
 		rc = vf_lk_take(v->locks, lname, VF_WANT_WRITE, &fh->lk, who, sizeof(who));
 		if (rc) {
@@ -284,9 +309,17 @@ void vf_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 			       (int)fuse_req_ctx(req)->pid, who);
 		}
 	}
+	if (!rc && fh->lk && lname[0]) {
+		char pname[PATH_MAX];
+
+		/* the parent must still be where the lock name says */
+		rc = vf_inode_name(v, p, NULL, pname, sizeof(pname));
+		if (!rc)
+			rc = vf_inode_check_name(v, p, pname);
+	}
 	if (rc)
 		goto out;
-	fd = openat(p->fd, name, ((fi->flags | O_CREAT) & ~(O_TRUNC | O_NOCTTY)) | O_CLOEXEC |
+	fd = openat(p->fd, name, backing_flags(fi->flags) | O_CREAT | (fi->flags & O_EXCL) |
 		    O_NOFOLLOW, mode);
 	if (fd < 0) {
 		rc = -errno;
@@ -306,8 +339,10 @@ out:
 	}
 	fi->fh = (uintptr_t)fh;
 	set_caching(fi, fh);
-	if (fuse_reply_create(req, &e, fi) == -ENOENT)
-		fh_free(v, fh);
+	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+		fh_free(v, fh); /* the creator was interrupted: nobody knows the inode */
+		vf_inode_forget(v, vf_inode(req, e.ino), 1);
+	}
 }
 
 void vf_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -386,7 +421,7 @@ static ssize_t write_admitted(struct vf *v, struct vf_fh *fh, const void *buf, s
 			break;
 		done += (size_t)n;
 	}
-	vf_lk_done(fh->lk);
+	vf_lk_done(v->locks);
 	return done ? (ssize_t)done : n;
 }
 
@@ -437,11 +472,17 @@ int vf_io_truncate(struct vf *v, struct vf_fh *fh, off_t size)
 
 	if (!fh->lk)
 		return -EBADF;
+	if (strcmp(vf_lk_mode(fh->lk), "ex") != 0) {
+		qb_log(LOG_WARNING, "truncate %s refused: it is held %s (shared by several "
+		       "writer hosts); a change of its size needs ex", fh->name,
+		       vf_lk_mode(fh->lk));
+		return -EBUSY;
+	}
 	rc = vf_lk_admit(v->locks, fh->lk);
 	if (rc)
 		return rc;
 	rc = ftruncate(fh->fd, size) < 0 ? -errno : 0;
-	vf_lk_done(fh->lk);
+	vf_lk_done(v->locks);
 	return rc;
 }
 
@@ -482,7 +523,7 @@ void vf_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_
 	rc = vf_lk_admit(v->locks, fh->lk);
 	if (rc == 0) {
 		rc = (datasync ? fdatasync(fh->fd) : fsync(fh->fd)) < 0 ? -errno : 0;
-		vf_lk_done(fh->lk);
+		vf_lk_done(v->locks);
 	}
 	fuse_reply_err(req, -rc);
 }
@@ -502,7 +543,7 @@ void vf_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t 
 	rc = vf_lk_admit(v->locks, fh->lk);
 	if (rc == 0) {
 		rc = fallocate(fh->fd, mode, off, len) < 0 ? -errno : 0;
-		vf_lk_done(fh->lk);
+		vf_lk_done(v->locks);
 	}
 	fuse_reply_err(req, -rc);
 }
@@ -533,7 +574,7 @@ void vf_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 	}
 	n = copy_file_range(in->fd, &off_in, out->fd, &off_out, len, (unsigned)flags);
 	rc = n < 0 ? -errno : 0;
-	vf_lk_done(out->lk);
+	vf_lk_done(v->locks);
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else

@@ -14,7 +14,10 @@
  * a time each; a name always uses the same slot, as lockd counts holds per connection),
  * and one more for events. When any of them fails, every lock is fenced and all are
  * reopened: closing a connection makes lockd release what it held, so no hold survives a
- * reconnect unfenced.
+ * reconnect unfenced. The order matters (lockd_reset): the generation moves first, so a
+ * grant on a connection about to close is refused; then every lock is fenced; then the
+ * writes admitted before are waited for (L->inflight), since the close lets other hosts
+ * in at once; only then do the connections close.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -54,7 +57,6 @@ struct vf_lk {
 	unsigned slot;
 	uint64_t slot_gen;         /* mu: the connection generation the hold lives on */
 	atomic_bool fenced;
-	atomic_int inflight;       /* admitted writes not yet done */
 };
 
 struct vf_locks {
@@ -64,7 +66,8 @@ struct vf_locks {
 	qb_map_t *map;                /* map_mu: name -> struct vf_lk */
 	struct vf_lk *recs;           /* map_mu: the same records, in a list */
 	struct slot slots[NSLOTS];
-	atomic_uint_fast64_t gen;     /* bumped at every (re)connect */
+	atomic_uint_fast64_t gen;     /* bumped at every (re)connect and reset */
+	atomic_int inflight;          /* admitted write-like syscalls not yet done */
 	atomic_llong valid_until;     /* lease deadline, CLOCK_MONOTONIC ms; 0 = none */
 	atomic_bool reset;            /* a connection failed: fence and reconnect */
 	atomic_bool stop;
@@ -262,6 +265,8 @@ static int acquire(struct vf_locks *L, struct vf_lk *r, enum vmfslock_mode mode,
 		}
 		rc = vmfslock_acquire(s->c, r->name, mode, 0, &r->gen, &h);
 		r->slot_gen = s->gen;
+		if (rc == 0 && s->gen != atomic_load(&L->gen))
+			atomic_store(&r->fenced, true); /* the connection is being reset */
 		pthread_mutex_unlock(&s->mu);
 		if (rc != -EAGAIN || mono_ms() >= give_up)
 			break;
@@ -354,11 +359,10 @@ void vf_lk_put(struct vf_locks *L, struct vf_lk *r)
 	pthread_mutex_lock(&r->mu);
 	if (--r->refs == 0 && r->mode) {
 		/* a fenced hold is gone already (lockd dropped it, or its connection closed) */
-		if (!atomic_load(&r->fenced)) {
-			pthread_mutex_lock(&s->mu);
-			rc = s->c && s->gen == r->slot_gen ? vmfslock_release(s->c, r->name) : 0;
-			pthread_mutex_unlock(&s->mu);
-		}
+		pthread_mutex_lock(&s->mu);
+		if (!atomic_load(&r->fenced) && s->c && s->gen == r->slot_gen)
+			rc = vmfslock_release(s->c, r->name);
+		pthread_mutex_unlock(&s->mu);
 		if (rc == -ETIMEDOUT || rc == -ECONNRESET || rc == -ENOTCONN)
 			want_reset(L);
 		else if (rc && rc != -ENOENT)
@@ -402,7 +406,7 @@ int vf_lk_admit(struct vf_locks *L, struct vf_lk *r)
 {
 	int64_t until, now;
 
-	atomic_fetch_add(&r->inflight, 1);
+	atomic_fetch_add(&L->inflight, 1);
 	if (atomic_load(&r->fenced))
 		goto refuse;
 	until = atomic_load(&L->valid_until);
@@ -417,13 +421,13 @@ int vf_lk_admit(struct vf_locks *L, struct vf_lk *r)
 	}
 	return 0;
 refuse:
-	atomic_fetch_sub(&r->inflight, 1);
+	atomic_fetch_sub(&L->inflight, 1);
 	return -EIO;
 }
 
-void vf_lk_done(struct vf_lk *r)
+void vf_lk_done(struct vf_locks *L)
 {
-	atomic_fetch_sub(&r->inflight, 1);
+	atomic_fetch_sub(&L->inflight, 1);
 }
 
 /* --- queries ------------------------------------------------------------------------------ */
@@ -460,6 +464,45 @@ static void disconnect_all(struct vf_locks *L)
 	atomic_store(&L->valid_until, 0);
 }
 
+/* Fences every lock and closes the connections, in the order the notes at the top give. */
+static void lockd_reset(struct vf_locks *L, const char *why)
+{
+	int64_t t0 = mono_ms(), next_log = t0 + 5000;
+
+	atomic_fetch_add(&L->gen, 1);
+	fence_all(L, why);
+	while (atomic_load(&L->inflight) > 0) {
+		if (mono_ms() >= next_log) {
+			qb_log(LOG_WARNING, "%d write(s) admitted before the fence still in the "
+			       "storage after %" PRId64 " ms: the locks stay held until they end",
+			       atomic_load(&L->inflight), mono_ms() - t0);
+			next_log += 5000;
+		}
+		usleep(1000);
+	}
+	disconnect_all(L);
+}
+
+static void on_event(struct vf_locks *L, const struct vmfslock_event *e);
+
+/* Waits (up to 1 s) for the lease event lockd sends on subscription, so that a write right
+ * after the connection is admitted against the real lease. */
+static void first_lease(struct vf_locks *L)
+{
+	int64_t end = mono_ms() + 1000;
+	struct vmfslock_event e;
+
+	int rc;
+
+	while (mono_ms() < end && (rc = vmfslock_event_next(L->ev, &e, 100)) != -ENOTCONN) {
+		if (rc == 0) {
+			on_event(L, &e);
+			if (e.type == VMFSLOCK_EV_LEASE)
+				return;
+		}
+	}
+}
+
 static int connect_all(struct vf_locks *L, char *err, size_t errlen)
 {
 	uint64_t gen = atomic_fetch_add(&L->gen, 1) + 1;
@@ -468,6 +511,8 @@ static int connect_all(struct vf_locks *L, char *err, size_t errlen)
 	rc = vmfslock_connect(L->config, &L->ev, err, errlen);
 	if (rc == 0 && (rc = vmfslock_events(L->ev)) < 0)
 		snprintf(err, errlen, "cannot subscribe to vmfs-lockd's events: %s", strerror(-rc));
+	if (rc == 0)
+		first_lease(L);
 	for (unsigned i = 0; rc == 0 && i < NSLOTS; i++) {
 		pthread_mutex_lock(&L->slots[i].mu);
 		rc = vmfslock_connect(L->config, &L->slots[i].c, err, errlen);
@@ -506,8 +551,7 @@ static void *lockd_thread(void *arg)
 
 	while (!atomic_load(&L->stop)) {
 		if (atomic_exchange(&L->reset, false) && L->ev) {
-			fence_all(L, "the connection to vmfs-lockd failed or the lease ran out");
-			disconnect_all(L);
+			lockd_reset(L, "the connection to vmfs-lockd failed or the lease ran out");
 			qb_log(LOG_WARNING, "reconnecting to vmfs-lockd");
 		}
 		if (!L->ev) {
@@ -527,14 +571,12 @@ static void *lockd_thread(void *arg)
 		if (rc == 0) {
 			on_event(L, &e);
 		} else if (rc != -ETIMEDOUT) {
-			fence_all(L, "vmfs-lockd went away");
-			disconnect_all(L);
+			lockd_reset(L, "vmfs-lockd went away");
 			atomic_store(&L->reset, false);
 			qb_log(LOG_ERR, "vmfs-lockd went away: every lock of this host is fenced");
 		}
 	}
-	fence_all(L, "vmfsd is stopping");
-	disconnect_all(L);
+	lockd_reset(L, "vmfsd is stopping");
 	return NULL;
 }
 

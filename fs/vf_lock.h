@@ -58,7 +58,7 @@ bool vf_lk_held_here(struct vf_locks *L, const char *name);
 /* 0: the caller may issue one write-like syscall now, then must call vf_lk_done. -EIO:
  * fenced or past the lease (every lock is then fenced). */
 int vf_lk_admit(struct vf_locks *L, struct vf_lk *lk);
-void vf_lk_done(struct vf_lk *lk);
+void vf_lk_done(struct vf_locks *L);
 bool vf_lk_fenced(const struct vf_lk *lk);
 /* The mode ("ex", "sh", "mw") and generation this host holds lk under. */
 const char *vf_lk_mode(const struct vf_lk *lk);

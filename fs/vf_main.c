@@ -110,7 +110,7 @@ int main(int argc, char **argv)
 	struct fuse_loop_config *lc = NULL;
 	struct fuse_session *se = NULL;
 	const char *extra = NULL, *mnt;
-	char err[VMFS_CONF_ERR_MAX + PATH_MAX], fsname[PATH_MAX + 16];
+	char err[VMFS_CONF_ERR_MAX + PATH_MAX], fsname[PATH_MAX + 16], config_abs[PATH_MAX];
 	bool foreground = false;
 	struct vf *v = calloc(1, sizeof(*v));
 	int opt, rc;
@@ -144,6 +144,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vmfsd: %s\n", err);
 		return EX_CONFIG;
 	}
+	/* the daemon works from /: the lockd thread reads the file again when it connects */
+	if (!realpath(v->conf.path, config_abs)) {
+		fprintf(stderr, "vmfsd: %s: %s\n", v->conf.path, strerror(errno));
+		return EX_CONFIG;
+	}
+	v->config = config_abs;
 	mnt = optind < argc ? argv[optind] : v->conf.mountpoint;
 	rc = check_paths(v, mnt, err, sizeof(err));
 	if (rc) {

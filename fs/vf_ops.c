@@ -58,6 +58,12 @@ static void refused(const char *what, const char *name, const char *who)
 	qb_log(LOG_WARNING, "%s %s refused: %s", what, name, who);
 }
 
+static void put_lock(struct vf *v, struct vf_lk *lk)
+{
+	if (lk)
+		vf_lk_put(v->locks, lk);
+}
+
 /* Any lock on a file under dir (a name): -EBUSY with the holder in who. */
 static int dir_busy(struct vf *v, const char *dir, char *who, size_t len)
 {
@@ -145,25 +151,34 @@ static void vf_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_attr(req, &st, v->attr_timeout);
 }
 
-/* truncate by name: under the file's EX lock (this host's open for writing shares it). */
+/* truncate by name: under the file's EX lock (this host's open for writing shares it); not
+ * of a file with several names (another name would be another lock). */
 static int truncate_name(struct vf *v, struct vf_inode *in, off_t size)
 {
 	char name[PATH_MAX], who[256], proc[64];
 	struct vf_lk *lk;
+	struct stat st;
 	int rc = vf_inode_name(v, in, NULL, name, sizeof(name));
 
 	if (rc)
 		return rc;
-	rc = vf_lk_take(v->locks, name, VF_WANT_WRITE, &lk, who, sizeof(who));
+	if (fstatat(in->fd, "", &st, AT_EMPTY_PATH) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_nlink > 1) {
+		refused("truncate", name, "it has several hard links");
+		return -EMLINK;
+	}
+	rc = vf_lk_take(v->locks, name, VF_WANT_EX, &lk, who, sizeof(who));
 	if (rc) {
 		refused("truncate", name, who);
 		return rc;
 	}
 	vf_inode_proc(in, proc, sizeof(proc));
-	rc = vf_lk_admit(v->locks, lk);
+	rc = vf_inode_check_name(v, in, name);
+	if (rc == 0)
+		rc = vf_lk_admit(v->locks, lk);
 	if (rc == 0) {
 		rc = truncate(proc, size) < 0 ? -errno : 0;
-		vf_lk_done(lk);
+		vf_lk_done(v->locks);
 	}
 	vf_lk_put(v->locks, lk);
 	return rc;
@@ -309,13 +324,17 @@ static void vf_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, cons
 	make_name(req, parent, name, do_symlink, 0, 0, link);
 }
 
+/* A second name of a regular file is made under the EX lock of the first (refused while
+ * another host has it); from then on the file is not opened for writing (EMLINK). */
 static void vf_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
 	struct vf *v = vf_of(req);
 	struct vf_inode *in = vf_inode(req, ino), *p = backing_dir(req, newparent);
 	struct fuse_entry_param e;
-	char proc[64];
-	int rc;
+	struct vf_lk *lk = NULL;
+	char proc[64], name[PATH_MAX], who[600];
+	struct stat st;
+	int rc = 0;
 
 	if (!p || in->kind != VF_BACKING) {
 		fuse_reply_err(req, EPERM);
@@ -325,14 +344,21 @@ static void vf_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const 
 		fuse_reply_err(req, EEXIST);
 		return;
 	}
+	if (fstatat(in->fd, "", &st, AT_EMPTY_PATH) == 0 && S_ISREG(st.st_mode)) {
+		rc = vf_inode_name(v, in, NULL, name, sizeof(name));
+		if (!rc && (rc = vf_lk_take(v->locks, name, VF_WANT_EX, &lk, who, sizeof(who))))
+			refused("link", name, who);
+	}
 	vf_inode_proc(in, proc, sizeof(proc));
-	rc = linkat(AT_FDCWD, proc, p->fd, newname, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
+	if (!rc)
+		rc = linkat(AT_FDCWD, proc, p->fd, newname, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
+	put_lock(v, lk);
 	if (!rc)
 		rc = vf_inode_lookup(v, p, newname, &e);
 	if (rc)
 		reply_rc(req, rc);
-	else
-		fuse_reply_entry(req, &e);
+	else if (fuse_reply_entry(req, &e) == -ENOENT)
+		vf_inode_forget(v, vf_inode(req, e.ino), 1);
 }
 
 /* --- removing and renaming names ------------------------------------------------------------ */
@@ -384,12 +410,6 @@ static int lock_for_change(struct vf *v, struct vf_inode *p, const char *name, c
 	return rc;
 }
 
-static void put_lock(struct vf *v, struct vf_lk *lk)
-{
-	if (lk)
-		vf_lk_put(v->locks, lk);
-}
-
 /* unlink (flags 0) and rmdir (AT_REMOVEDIR): a file under its lock, a directory with no
  * lock under it. A file this host has open may go (POSIX semantics on one host). */
 static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int flags)
@@ -409,7 +429,7 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int
 	if (!rc) {
 		rc = unlinkat(p->fd, name, flags) < 0 ? -errno : 0;
 		if (lk)
-			vf_lk_done(lk);
+			vf_lk_done(v->locks);
 	}
 	put_lock(v, lk);
 	reply_rc(req, rc);
@@ -444,12 +464,16 @@ static void vf_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	rc = lock_for_change(v, p, name, "rename", false, 0, &a);
 	if (!rc)
 		rc = lock_for_change(v, np, newname, "rename onto", false, a ? S_IFREG : 0, &b);
-	if (!rc && a)
-		rc = vf_lk_admit(v->locks, a);
+	if (!rc && (a || b))
+		rc = vf_lk_admit(v->locks, a ? a : b);
+	if (!rc && a && b && (rc = vf_lk_admit(v->locks, b)) < 0)
+		vf_lk_done(v->locks);
 	if (!rc) {
 		rc = renameat2(p->fd, name, np->fd, newname, flags) < 0 ? -errno : 0;
 		if (a)
-			vf_lk_done(a);
+			vf_lk_done(v->locks);
+		if (b)
+			vf_lk_done(v->locks);
 	}
 	put_lock(v, b);
 	put_lock(v, a);
