@@ -66,6 +66,7 @@ struct vf {
 	struct vf_locks *locks;
 	double attr_timeout;       /* seconds the kernel may cache attributes and names */
 	size_t align;              /* O_DIRECT alignment of the backing store */
+	bool sync_writes;          /* writable backing descriptors O_DSYNC (vf_io.c) */
 };
 
 static inline struct vf *vf_of(fuse_req_t req)

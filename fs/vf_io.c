@@ -18,9 +18,12 @@
  * another name would be another lock. Once the lock is held, the name must still lead to
  * the inode opened (ESTALE otherwise: another host renamed it meanwhile).
  *
- * A writable backing descriptor is O_DSYNC unless the opener asked for O_DIRECT: an
- * admitted write is then on the storage when it returns, so a fence leaves no dirty page
- * behind that the backing NFS client could write back after another host took over.
+ * On a shared file system (NFS and the like: v->sync_writes) a writable backing
+ * descriptor is O_DSYNC unless the opener asked for O_DIRECT: an admitted write is then on
+ * the storage when it returns, so a fence leaves no dirty page behind that this host's
+ * client could write back after another host took over. A local file system has one page
+ * cache for every host that can reach it (the hosts of a one-machine cluster), so a later
+ * write of another host lands on the same page and nothing stale is written back.
  *
  * O_DIRECT: FUSE hands write data over right after the request header, so it is not
  * sector-aligned; a write to a backing file opened O_DIRECT is copied into an aligned
@@ -173,18 +176,18 @@ static int lock_for_open(struct vf *v, fuse_req_t req, struct vf_fh *fh, const c
 
 /* Opens the backing file (proc: a /proc/self/fd path, or NULL with dirfd+name for create),
  * truncating under the lock when asked. */
-static int backing_flags(int flags)
+static int backing_flags(const struct vf *v, int flags)
 {
 	int oflags = (flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC)) | O_CLOEXEC;
 
-	if ((flags & O_ACCMODE) != O_RDONLY && !(flags & O_DIRECT))
+	if (v->sync_writes && (flags & O_ACCMODE) != O_RDONLY && !(flags & O_DIRECT))
 		oflags |= O_DSYNC;
 	return oflags;
 }
 
 static int open_backing(struct vf *v, struct vf_fh *fh, const char *proc, int flags)
 {
-	int oflags = backing_flags(flags);
+	int oflags = backing_flags(v, flags);
 
 	fh->fd = open(proc, oflags);
 	if (fh->fd < 0)
@@ -319,7 +322,7 @@ void vf_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 	}
 	if (rc)
 		goto out;
-	fd = openat(p->fd, name, backing_flags(fi->flags) | O_CREAT | (fi->flags & O_EXCL) |
+	fd = openat(p->fd, name, backing_flags(v, fi->flags) | O_CREAT | (fi->flags & O_EXCL) |
 		    O_NOFOLLOW, mode);
 	if (fd < 0) {
 		rc = -errno;

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -93,6 +94,28 @@ static int check_paths(struct vf *v, const char *mnt, char *err, size_t len)
 	return 0;
 }
 
+/* Is the datastore on a file system of one kernel (one page cache for every host that can
+ * reach it)? Anything else (NFS, CIFS, a FUSE or cluster file system) gets synchronous
+ * writes: see vf_io.c. */
+static bool local_fs(int fd)
+{
+	static const long local[] = {
+		0xEF53,     /* ext2/3/4 */
+		0x58465342, /* xfs */
+		0x9123683E, /* btrfs */
+		0x01021994, /* tmpfs */
+		0xF2F52010, /* f2fs */
+	};
+	struct statfs sf;
+
+	if (fstatfs(fd, &sf) < 0)
+		return false;
+	for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
+		if ((long)sf.f_type == local[i])
+			return true;
+	return false;
+}
+
 static int add_opt(struct fuse_args *a, const char *opt)
 {
 	return fuse_opt_add_arg(a, "-o") || fuse_opt_add_arg(a, opt) ? -ENOMEM : 0;
@@ -167,6 +190,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vmfsd: datastore %s: %s\n", v->ds, strerror(-rc));
 		return EX_UNAVAILABLE;
 	}
+	v->sync_writes = !local_fs(v->root.fd);
 	snprintf(fsname, sizeof(fsname), "fsname=vmfs:%s", v->ds);
 	if (fuse_opt_add_arg(&args, "vmfsd") || add_opt(&args, fsname) ||
 	    add_opt(&args, "subtype=vmfs,default_permissions,allow_other") ||
@@ -181,7 +205,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vmfsd: cannot mount %s (see the lines above)\n", mnt);
 		return EX_UNAVAILABLE;
 	}
-	qb_log(LOG_NOTICE, "datastore %s mounted at %s", v->ds, mnt);
+	qb_log(LOG_NOTICE, "datastore %s mounted at %s; %s", v->ds, mnt, v->sync_writes ?
+	       "a shared file system: writes are synchronous (O_DSYNC) unless O_DIRECT" :
+	       "a local file system: one page cache for every host, buffered writes");
 	if (!foreground && fuse_daemonize(0) != 0) {
 		fuse_session_unmount(se);
 		return EX_OSERR;
