@@ -10,6 +10,7 @@
  *                        ▼                                                      ▼
  *                      (none) ◀──── RELEASE applied ──── RELEASING ◀──── UNPERSISTING
  *                                                                 entry removed durably
+ *   revival: UNPERSISTING ──acquire, same mode──▶ PERSISTING (entry back, same generation)
  *   handoff source: USED ──commit──▶ COMMITTING ──REVOKE fx──▶ (none)
  *                                       └──aborted──▶ USED
  *   handoff destination: (none) ──prepare──▶ HO_IN ──commit: PERSIST fx──▶ PERSISTING
@@ -1570,6 +1571,34 @@ static bool rename_pending(const struct lk_agent *a, const char *p, const char *
 	return false;
 }
 
+/*
+ * An acquire of a hold being let go whose RELEASE is not sent yet (UNPERSISTING): the
+ * replica still says this incarnation holds it, and no other host can have it meanwhile,
+ * so it comes back into use without a message, under the same generation, once its entry
+ * is durable again (persist before use). Without this, a file closed and opened again at
+ * once paid a release and a new grant in a row: two agreed messages and two writes.
+ * False (nothing changed) when the replica disagrees or the table is full.
+ */
+static bool revive(struct lk_agent *a, struct hold *h, uint64_t req, int64_t now,
+		   uint64_t wall_ms)
+{
+	struct lk_lock_view v;
+	int i;
+
+	if (h->reacquire || h->committing || h->ho_id || h->rename_req ||
+	    !lk_state_holds(a->st, h->path, a->cfg.host, &v) || v.inc != a->cfg.inc ||
+	    v.mode != h->mode || v.orphan || (i = slot_free(a)) < 0)
+		return false;
+	a->slots[i] = (struct vol_entry){ .state = VOL_E_HELD, .mode = v.mode, .gen = v.gen,
+					  .since_ms = v.since_ms };
+	set_path(a->slots[i].path, h->path);
+	h->gen = v.gen;
+	hold_wait(h, req);
+	hold_persisting(a, h, (uint32_t)i / VOL_SLOTS_PER_SECTOR, slot_touch(a, i), wall_ms);
+	flush_later(a, now);
+	return true;
+}
+
 void lk_agent_acquire(struct lk_agent *a, uint64_t req, const char *path, enum lk_mode mode,
 		      int64_t now, uint64_t wall_ms)
 {
@@ -1607,6 +1636,9 @@ void lk_agent_acquire(struct lk_agent *a, uint64_t req, const char *path, enum l
 				client_reply(a, req, -EBUSY, path, h->gen, 0, a->cfg.host);
 			return;
 		case H_UNPERSISTING:
+			if (h->mode == mode && revive(a, h, req, now, wall_ms))
+				return;
+			/* fall through */
 		case H_RELEASING:
 			if (h->reacquire && h->want != mode) {
 				client_reply(a, req, -EBUSY, path, h->gen, 0, a->cfg.host);

@@ -142,6 +142,26 @@ static void do_handoff(struct sim_world *w, int host)
 			    sim_local_ms(h, w->now), sim_wall_ms(w));
 }
 
+/* A file closed and opened again at once (its release may not even be sent yet), on one
+ * last close in four. */
+static void reopen_soon(struct sim_world *w, int host, const char *path)
+{
+	struct sim_host *h = &w->h[host];
+
+	if (!sim_chance(&w->rng, 25))
+		return;
+	for (unsigned f = 0; f < 2 * SIM_PATHS; f++) {
+		unsigned src = f < SIM_PATHS ? f : (f - SIM_PATHS) | 16;
+
+		if (strcmp(file_name(src), path) != 0)
+			continue;
+		sim_trace(w, "host %d client opens %s again at once", host, path);
+		lk_agent_acquire(h->agent, req_id(h, K_ACQUIRE, src), path, files[src & 15].mode,
+				 sim_local_ms(h, w->now), sim_wall_ms(w));
+		return;
+	}
+}
+
 void sim_work_event(struct sim_world *w, int host)
 {
 	struct sim_host *h = &w->h[host];
@@ -164,8 +184,10 @@ void sim_work_event(struct sim_world *w, int host)
 
 		sim_trace(w, "host %d client closes %s", host, c->path);
 		lk_agent_release(h->agent, c->path, now, sim_wall_ms(w));
-		if (--c->refs == 0)
+		if (--c->refs == 0) {
+			reopen_soon(w, host, c->path);
 			client_drop(h, c);
+		}
 	} else if (roll < 83 && h->nholds) {
 		struct sim_client_hold *c = &h->holds[sim_rand(&w->rng) % h->nholds];
 

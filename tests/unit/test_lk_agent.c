@@ -693,6 +693,59 @@ static void test_lk_agent_release_unpersists_then_sends(void **st)
 	assert_false(using(c, 1, "vm1/disk.img"));
 }
 
+/* Opened again before its RELEASE went out: back in use under the same generation once its
+ * entry is durable again, with no message; opened again after RELEASE went out: a new grant. */
+static void test_lk_agent_reopen_before_release_sent_revives(void **st)
+{
+	struct cl *c = *st;
+	struct rec *w, *w2, *r;
+	struct lk_lock_view v;
+
+	at(c, T0 + 100);
+	hold(c, 1, 1, "vm1/disk.img", LK_MODE_EX);
+	at(c, T0 + 200);
+	lk_agent_release(c->a[1], "vm1/disk.img", c->now, wall(c));
+	pump(c);
+	w = must_take(c, 1, LK_ACT_WRITE_TABLE);
+	assert_int_equal(w->x->table.e[0].state, VOL_E_FREE);
+
+	/* the removal is in flight; the same mode again */
+	at(c, T0 + 250);
+	acquire(c, 1, 2, "vm1/disk.img", LK_MODE_EX);
+	assert_null(reply_of(c, 1, 2));
+	assert_false(using(c, 1, "vm1/disk.img"));
+	at(c, T0 + 300);
+	io_done(c, 1, w, 0);
+	assert_int_equal(nsent(c, 1, LK_MSG_RELEASE), 0);
+	assert_null(reply_of(c, 1, 2)); /* the entry is not back on disk yet */
+	w2 = must_take(c, 1, LK_ACT_WRITE_TABLE);
+	assert_int_equal(w2->x->table.e[0].state, VOL_E_HELD);
+	assert_string_equal(w2->x->table.e[0].path, "vm1/disk.img");
+	assert_gen(w2->x->table.e[0].gen, EPOCH, 1);
+	assert_false(using(c, 1, "vm1/disk.img"));
+	at(c, T0 + 350);
+	io_done(c, 1, w2, 0);
+	r = reply_of(c, 1, 2);
+	assert_non_null(r);
+	assert_int_equal(r->x->rc, 0);
+	assert_gen(r->x->gen, EPOCH, 1);
+	assert_true(using(c, 1, "vm1/disk.img"));
+	assert_int_equal(nsent(c, 1, LK_MSG_ACQUIRE), 1);
+	assert_int_equal(nsent(c, 1, LK_MSG_RELEASE), 0);
+	assert_true(lk_state_holds(lk_agent_state(c->a[1]), "vm1/disk.img", 1, &v));
+
+	/* another mode is not a revival: it waits for the release, then asks the cluster */
+	at(c, T0 + 400);
+	lk_agent_release(c->a[1], "vm1/disk.img", c->now, wall(c));
+	pump(c);
+	w = must_take(c, 1, LK_ACT_WRITE_TABLE);
+	acquire(c, 1, 3, "vm1/disk.img", LK_MODE_SH);
+	at(c, T0 + 450);
+	io_done(c, 1, w, 0);
+	assert_int_equal(nsent(c, 1, LK_MSG_RELEASE), 1);
+	assert_int_equal(nsent(c, 1, LK_MSG_ACQUIRE), 2);
+}
+
 /* --- lease admission and self-fence --------------------------------------------------- */
 
 static void test_lk_agent_writes_admitted_before_deadline_less_io_timeout(void **st)
@@ -1642,6 +1695,7 @@ int main(void)
 		T_ONE(test_lk_agent_failed_table_write_is_retried),
 		/* release */
 		T_ONE(test_lk_agent_release_unpersists_then_sends),
+		T_ONE(test_lk_agent_reopen_before_release_sent_revives),
 		/* lease admission and self-fence */
 		T_ONE(test_lk_agent_writes_admitted_before_deadline_less_io_timeout),
 		T_NONE(test_lk_agent_any_event_at_deadline_fences),
