@@ -11,6 +11,9 @@
 #     to vm1/paused.img every 5 ms: h2 gets the file (after the lease expired) and appends;
 #     on SIGCONT h1's queued write fails with EIO, and no record of h1 lands after h2's
 #     first (vf_probe check)
+#   - SIGSTOP of vmfs-lockd alone on h1 (vmfsd runs on): the lease is not renewed, and
+#     vmfsd refuses h1's writer (EIO) on its own, io_timeout before the lease ends and before
+#     h2 can have the file; SIGCONT, then h1 opens files again
 #   - isolation=fence: h3 cut off the network while its writer appends to vm1/cut.img: the
 #     writer gets EIO once h3 fenced itself (no quorum), before h1 can have the file; h1
 #     gets it after h3's lease expired; after the heal h3's vmfsd opens files again
@@ -111,8 +114,31 @@ cl_log "records: $(cat "$CL_DIR/check2.out")"
 grep -q '^h=2 ' "$CL_DS/vm1/paused.img" || vt_fail "vm1/paused.img has no record of h2"
 cl_log "pause: h1's writes fail after SIGCONT, none lands after h2's"
 
-# --- isolation=fence: a cut host fences its handles ---------------------------------------------------
+# --- a hung lockd cannot extend the lease ---------------------------------------------------------
 lt_wait_ready "after the pause" 30 3 1 2 3
+vt_writer 1 wh vm1/hung.img 10
+sleep 0.5
+lpid=$(cl_pid 1 lockd)
+t0=$(now_ms)
+kill -STOP "$lpid"
+cl_wait_for 20 has_failed wh || { kill -CONT "$lpid"; vt_fail "h1's writer did not get EIO within 20 s of its lockd's SIGSTOP: $(cat "$CL_DIR/wh.out")"; }
+eio_s=$(awk -v a="$t0" -v b="$(failed_at wh)" 'BEGIN { printf "%.2f", (b - a) / 1000 }')
+cl_log "FIGURE SIGSTOP of h1's lockd alone -> h1's writer gets EIO from vmfsd: $eio_s s"
+poll_open 2 vm1/hung.img "$t0"
+[[ -n $GOT_S ]] || { kill -CONT "$lpid"; vt_fail "h2 could not open vm1/hung.img within $LT_CAP s of h1's lockd stop"; }
+cl_log "FIGURE SIGSTOP of h1's lockd alone -> h2 opens the file: $GOT_S s"
+lt_fle "$eio_s" "$GOT_S" || { kill -CONT "$lpid"; vt_fail "h2 opened vm1/hung.img ($GOT_S s) before h1's writer was refused ($eio_s s)"; }
+vt_log_has 1 "no write may start" || { kill -CONT "$lpid"; vt_fail "h1's vmfsd did not log the lease running out"; }
+kill -CONT "$lpid"
+cl_on 2 "$PROBE" check "$CL_VMFS_2/vm1/hung.img" >"$CL_DIR/check4.out" 2>&1 ||
+	vt_fail "vm1/hung.img: $(head -n 5 "$CL_DIR/check4.out")"
+lt_wait_ready "after the lockd stop" 40 3 1
+cl_wait_for 20 eval 'cl_on 1 sh -c '"'"'exec 3>>"$1"'"'"' sh "$CL_VMFS_1/vm1/after-hang.img" 2>/dev/null' ||
+	vt_fail "h1 cannot open files for writing after its lockd continued"
+cl_log "hung lockd: vmfsd stops writes on its own before the lease ends"
+
+# --- isolation=fence: a cut host fences its handles ---------------------------------------------------
+lt_wait_ready "before the cut" 30 3 1 2 3
 vt_writer 3 wc vm1/cut.img 10
 sleep 0.5
 t0=$(now_ms)
