@@ -241,6 +241,9 @@ static void busy_phrase(const struct vmfslock_holder *h, char *who, size_t len)
 {
 	if (h->local)
 		snprintf(who, len, "held %s by another program of this host", h->mode);
+	else if (!h->mode[0])
+		snprintf(who, len, "a name above or below it is locked by host %u (%s)", h->host,
+			 h->name[0] ? h->name : "?");
 	else
 		snprintf(who, len, "held %s by host %u (%s), generation %" PRIu32 ":%" PRIu64,
 			 h->mode, h->host, h->name[0] ? h->name : "?", h->gen.epoch,

@@ -7,9 +7,11 @@
  *
  * A change of a name that another host has open is refused with EBUSY, and one line in the
  * log names the file, the holder and the generation: unlink, rename and truncate take the
- * file's lock (EX) for their duration; a directory that holds a file locked by any host is
- * neither renamed nor removed. A file that this host has open may be unlinked here (POSIX
- * semantics on one host) but not renamed: its lock is tied to its name.
+ * file's lock (EX) for their duration; rename and rmdir of a directory take the
+ * directory's own name (EX), which the cluster refuses while any file under it is locked
+ * and which keeps every file under it from being locked meanwhile (names form a tree,
+ * lk_apply.c). A file that this host has open may be unlinked here (POSIX semantics on one
+ * host) but not renamed: its lock is tied to its name.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -62,36 +64,6 @@ static void put_lock(struct vf *v, struct vf_lk *lk)
 {
 	if (lk)
 		vf_lk_put(v->locks, lk);
-}
-
-/* Any lock on a file under dir (a name): -EBUSY with the holder in who. */
-static int dir_busy(struct vf *v, const char *dir, char *who, size_t len)
-{
-	json_t *arr = NULL, *o;
-	size_t i;
-	int rc = vf_locks_query(v->locks, "locks", dir, &arr);
-
-	if (rc < 0) {
-		snprintf(who, len, "vmfs-lockd does not answer (%s): the locks under it are "
-			 "unknown", strerror(-rc));
-		return -ENOLCK;
-	}
-	rc = 0;
-	json_array_foreach(arr, i, o) {
-		json_t *h = json_array_get(json_object_get(o, "holders"), 0);
-		const char *path = json_string_value(json_object_get(o, "path"));
-
-		if (!h || !path || strcmp(path, dir) == 0)
-			continue;
-		snprintf(who, len, "%s is held %s by host %lld (%s)", path,
-			 json_string_value(json_object_get(h, "mode")) ?: "?",
-			 (long long)json_integer_value(json_object_get(h, "host")),
-			 json_string_value(json_object_get(h, "name")) ?: "?");
-		rc = -EBUSY;
-		break;
-	}
-	json_decref(arr);
-	return rc;
 }
 
 /* --- lookup and attributes -------------------------------------------------------------- */
@@ -373,8 +345,8 @@ static int kind_of(struct vf_inode *p, const char *name)
 	return (int)(st.st_mode & S_IFMT);
 }
 
-/* Takes the EX lock of a regular file for a change of its name (*lk NULL for other kinds),
- * or checks that no file under a directory is locked. `what` names the change in the log.
+/* Takes the EX lock of a regular file or a directory for a change of its name (*lk NULL
+ * for other kinds). `what` names the change in the log.
  * here_ok: a lock this host holds for an open may be shared (unlink). absent: the kind a
  * name that does not exist counts as (0: nothing to lock; S_IFREG: a rename target, locked
  * so that no host creates and opens it meanwhile). */
@@ -394,9 +366,7 @@ static int lock_for_change(struct vf *v, struct vf_inode *p, const char *name, c
 	rc = vf_inode_name(v, p, name, lname, sizeof(lname));
 	if (rc)
 		return rc;
-	if (kind == S_IFDIR) {
-		rc = dir_busy(v, lname, who, sizeof(who));
-	} else if (kind == S_IFREG) {
+	if (kind == S_IFREG || kind == S_IFDIR) {
 		if (!here_ok && vf_lk_held_here(v->locks, lname)) {
 			snprintf(who, sizeof(who), "it is open on this host (its lock is tied to "
 				 "its name): close it first");

@@ -51,7 +51,8 @@ struct vmfslock_gen {
 struct vmfslock_holder {
 	uint32_t host;
 	char name[64];
-	char mode[8];            /* "ex", "sh", "mw" */
+	char mode[8];            /* "ex", "sh", "mw"; "" when the holder has a name above
+				  * or below this one locked (a directory or a file in it) */
 	struct vmfslock_gen gen;
 	bool local;              /* another client of this host */
 };

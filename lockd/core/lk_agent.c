@@ -1575,7 +1575,8 @@ static bool rename_pending(const struct lk_agent *a, const char *p, const char *
  * An acquire of a hold being let go whose RELEASE is not sent yet (UNPERSISTING): the
  * replica still says this incarnation holds it, and no other host can have it meanwhile,
  * so it comes back into use without a message, under the same generation, once its entry
- * is durable again (persist before use). Without this, a file closed and opened again at
+ * is durable again (persist before use). Not a file in a handoff: its commit may move it
+ * any moment (an acquire of it is refused then too). Without this, a file closed and opened again at
  * once paid a release and a new grant in a row: two agreed messages and two writes.
  * False (nothing changed) when the replica disagrees or the table is full.
  */
@@ -1586,6 +1587,7 @@ static bool revive(struct lk_agent *a, struct hold *h, uint64_t req, int64_t now
 	int i;
 
 	if (h->reacquire || h->committing || h->ho_id || h->rename_req ||
+	    lk_state_handoff_of(a->st, h->path) ||
 	    !lk_state_holds(a->st, h->path, a->cfg.host, &v) || v.inc != a->cfg.inc ||
 	    v.mode != h->mode || v.orphan || (i = slot_free(a)) < 0)
 		return false;

@@ -38,6 +38,12 @@
  *                                  └──────── confchg with a join ────┘
  *             READY: quorate → mutations apply; inquorate → every request -ENOTCONN
  *
+ * Names form a tree, as the files they name do: no lock is granted on a name while a lock
+ * is held on a name above it ("vm1" above "vm1/disk.img") or below it (apply_acquire,
+ * apply_rename: tree_clash). A host that renames or removes a directory holds the
+ * directory's own name meanwhile, so no file under it can be locked under a name that is
+ * about to change.
+ *
  * One function per message; each checks its preconditions first and changes nothing
  * when it refuses (but the count of applied messages, identical on every replica). lk_check.c holds the invariants; the agent checks them after every
  * message it applies (lk_agent.c) and stops the host when one breaks.
@@ -698,6 +704,8 @@ static void apply_coldstart(struct ctx *c)
 
 /* --- locks ----------------------------------------------------------------------------- */
 
+static const struct lk_lock *tree_clash(const struct lk_state *s, const char *path);
+
 static void apply_acquire(struct ctx *c)
 {
 	struct lk_state *s = c->s;
@@ -705,6 +713,7 @@ static void apply_acquire(struct ctx *c)
 	const char *path = m->u.acquire.path;
 	enum lk_mode mode = m->u.acquire.mode;
 	struct lk_lock_view v[LK_MAX_HOSTS];
+	const struct lk_lock *t;
 	struct lk_lock *l;
 	struct lk_holder *h;
 	size_t pos, n;
@@ -715,6 +724,11 @@ static void apply_acquire(struct ctx *c)
 	}
 	if (!admit(c, true))
 		return;
+	t = tree_clash(s, path);
+	if (t) {
+		reply_busy(c, &t->h[0], t);
+		return;
+	}
 	l = lk_find(s, path, &pos);
 	if (l) {
 		h = lk_holder_find(l, m->from);
@@ -755,6 +769,32 @@ static void apply_acquire(struct ctx *c)
 	*h = (struct lk_holder){ .host = m->from, .inc = m->from_inc, .mode = mode,
 				 .gen = next_gen(s), .since_ms = m->wall_ms };
 	persist(c, m->from, m->from_inc, m->req, l->path, NULL, LK_DISK_HELD, h, 0);
+}
+
+/* A held lock on a name above path or below it, or NULL (the notes at the top). */
+static const struct lk_lock *tree_clash(const struct lk_state *s, const char *path)
+{
+	char up[LK_PATH_MAX + 1];
+	size_t n = strlen(path), pos;
+	const struct lk_lock *l;
+
+	for (size_t k = 1; k < n && k <= LK_PATH_MAX; k++) {
+		if (path[k] != '/')
+			continue;
+		memcpy(up, path, k);
+		up[k] = '\0';
+		if ((l = lk_find(s, up, NULL)))
+			return l;
+	}
+	lk_find(s, path, &pos);
+	for (; pos < s->nlocks; pos++) {
+		l = s->locks[pos];
+		if (strncmp(l->path, path, n) != 0)
+			return NULL;
+		if (l->path[n] == '/')
+			return l;
+	}
+	return NULL;
 }
 
 static void apply_release(struct ctx *c)
@@ -811,6 +851,7 @@ static void apply_rename(struct ctx *c)
 	struct lk_state *s = c->s;
 	const struct lk_msg *m = c->m;
 	const char *from = m->u.rename.from, *to = m->u.rename.to;
+	const struct lk_lock *t;
 	struct lk_lock *l, *nl;
 	struct lk_holder *h;
 	struct lk_holder moved;
@@ -838,6 +879,11 @@ static void apply_rename(struct ctx *c)
 	}
 	if (lk_find(s, to, NULL) || has_children(s, to)) {
 		reply(c, -EEXIST);
+		return;
+	}
+	t = tree_clash(s, to);
+	if (t) {
+		reply_busy(c, &t->h[0], t);
 		return;
 	}
 	moved = *h;

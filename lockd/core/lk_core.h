@@ -18,7 +18,8 @@
  * it as a departed host).
  *
  * Replies carry these codes:
- *   -EBUSY      another host holds the lock in a conflicting mode (fx names it)
+ *   -EBUSY      another host holds the lock in a conflicting mode (fx names it), or a
+ *               lock is held on a name above or below it (fx names that lock)
  *   -ENOTCONN   this partition is not quorate: it changes nothing
  *   -EAGAIN     the cluster is synchronising state or settling a departed host; retry
  *               when lk_state_grants_open() says so
@@ -269,6 +270,8 @@ void lk_state_foreach(const struct lk_state *s, lk_lock_fn fn, void *arg);
 /* The holder entry of host h on path, or false. */
 bool lk_state_holds(const struct lk_state *s, const char *path, lk_host_t h,
 		    struct lk_lock_view *out);
+/* The pending or in-doubt handoff path is part of, or 0. */
+uint64_t lk_state_handoff_of(const struct lk_state *s, const char *path);
 size_t lk_state_nlocks(const struct lk_state *s);
 size_t lk_state_nhandoffs(const struct lk_state *s);
 const struct ho_rec *lk_state_handoff(const struct lk_state *s, size_t i);

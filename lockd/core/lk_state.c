@@ -397,7 +397,15 @@ bool lk_state_holds(const struct lk_state *s, const char *path, lk_host_t h,
 	out->mode = hd->mode;
 	out->gen = hd->gen;
 	out->orphan = lk_holder_orphan(s, hd);
+	out->since_ms = hd->since_ms;
 	return true;
+}
+
+uint64_t lk_state_handoff_of(const struct lk_state *s, const char *path)
+{
+	const struct lk_lock *l = lk_find(s, path, NULL);
+
+	return l ? l->handoff_id : 0;
 }
 
 /* --- effects ------------------------------------------------------------------------ */

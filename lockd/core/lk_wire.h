@@ -21,7 +21,7 @@
 #include "lockd/core/lk_core.h"
 
 #define LK_WIRE_MAGIC 0x4b4c4d56u /* "VMLK" read as little-endian bytes */
-#define LK_WIRE_VERSION 1u
+#define LK_WIRE_VERSION 2u /* 2: names form a tree (lk_apply.c); 1 decided otherwise */
 
 /* Encodes m into a new buffer (*buf, *len; free() it). 0, -EINVAL for a CONFCHG or a
  * path longer than LK_PATH_MAX, -ENOMEM; *buf untouched on failure. */

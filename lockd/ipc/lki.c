@@ -238,7 +238,8 @@ static void holder_info(struct lki *s, json_t *info, lk_host_t h, enum lk_mode m
 	const struct lkd_slot *sl = h <= LK_MAX_HOSTS ? &s->d->slots[h] : NULL;
 
 	json_object_set_new(info, "holder", json_integer(h));
-	json_object_set_new(info, "holder_mode", json_string(lk_mode_name(mode)));
+	if (mode != LK_MODE_NONE) /* none: the holder of a name above or below (lk_apply.c) */
+		json_object_set_new(info, "holder_mode", json_string(lk_mode_name(mode)));
 	json_object_set_new(info, "holder_gen", gen_json(gen));
 	if (sl && sl->rc == 0 && sl->hb.hostname[0])
 		json_object_set_new(info, "holder_name", json_string(sl->hb.hostname));

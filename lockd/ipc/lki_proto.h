@@ -17,7 +17,8 @@
  *
  * Ops (W = needs root or group vmfs; the rest anyone may ask):
  *   acquire W { path, mode: "ex"|"sh"|"mw", wait_ms }  -> { gen: [epoch, counter] }
- *             -EBUSY: { holder, holder_mode, holder_gen, holder_name };
+ *             -EBUSY: { holder, holder_mode, holder_gen, holder_name }; without
+                     holder_mode, holder holds a name above or below path
  *             -ENOTCONN no quorum; -EAGAIN cluster not ready (after wait_ms)
  *   release W { path }            -ENOENT when this connection does not hold it
  *   break   W { path }            -EBUSY while the holder's lease lives

@@ -89,7 +89,7 @@ for what in 'rm -f "$V/vm1/disk.img"' 'mv "$V/vm1/disk.img" "$V/vm1/d2"' \
 	vt_expect_err "h2: $what" "Device or resource busy"
 done
 for what in "unlink vm1/disk.img refused" "rename vm1/disk.img refused" \
-	"truncate vm1/disk.img refused" "rename vm1 refused: vm1/"; do
+	"truncate vm1/disk.img refused" "rename vm1 refused: a name above or below it is locked by host 1 (h1)"; do
 	vt_log_has 2 "$what" || vt_fail "h2's vmfsd.log has no '$what'"
 done
 [[ -e $CL_DS/vm1/disk.img ]] || vt_fail "vm1/disk.img is gone after the refused changes"

@@ -2183,15 +2183,31 @@ static void test_lk_core_rename_target_locked_eexist(void **state)
 	refuse(t, &m, -EEXIST);
 }
 
-static void test_lk_core_rename_directory_with_locked_children_enotempty(void **state)
+/* Names form a tree: no lock on a name while one above or below it is held (EBUSY naming
+ * that lock and its holder), so a directory held for a rename keeps its files unlocked. */
+static void test_lk_core_tree_no_lock_above_or_below_a_held_name(void **state)
 {
 	struct tc *t = *state;
+	const struct lk_fx *f;
 	struct lk_msg m;
 
-	grant(t, 1, "vm1", LK_MODE_EX);
 	grant(t, 2, "vm1/disk.img", LK_MODE_SH);
-	m = msg_rename(t, 1, "vm1", "vm9");
-	refuse(t, &m, -ENOTEMPTY);
+	m = msg_acquire(t, 1, "vm1", LK_MODE_EX); /* a directory over a held file */
+	f = refuse(t, &m, -EBUSY);
+	assert_int_equal(f->holder, 2);
+	assert_string_equal(f->path, "vm1/disk.img");
+	grant(t, 1, "vm2", LK_MODE_EX);             /* a directory held for a rename */
+	m = msg_acquire(t, 3, "vm2/sub/disk.img", LK_MODE_SH);
+	f = refuse(t, &m, -EBUSY);
+	assert_int_equal(f->holder, 1);
+	assert_string_equal(f->path, "vm2");
+	m = msg_acquire(t, 1, "vm2/x", LK_MODE_EX); /* its own holder too */
+	refuse(t, &m, -EBUSY);
+	grant(t, 3, "vm2-old/x", LK_MODE_EX);       /* siblings that share a prefix are apart */
+	grant(t, 3, "vm", LK_MODE_EX);
+	grant(t, 1, "a", LK_MODE_EX);               /* nor onto a name under a held one */
+	m = msg_rename(t, 1, "a", "vm2/a");
+	refuse(t, &m, -EBUSY);
 }
 
 static void test_lk_core_rename_prefix_siblings_are_not_children(void **state)
@@ -3100,7 +3116,7 @@ int main(void)
 		T_READY(test_lk_core_rename_moves_the_lock),
 		T_READY(test_lk_core_rename_needs_ex_of_sender),
 		T_READY(test_lk_core_rename_target_locked_eexist),
-		T_READY(test_lk_core_rename_directory_with_locked_children_enotempty),
+		T_READY(test_lk_core_tree_no_lock_above_or_below_a_held_name),
 		T_READY(test_lk_core_rename_prefix_siblings_are_not_children),
 		T_READY(test_lk_core_rename_invalid_einval),
 		/* handoff */

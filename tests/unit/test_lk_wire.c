@@ -284,7 +284,7 @@ static void test_lk_wire_bad_header_fields(void **state)
 {
 	struct lk_msg m = hdr(LK_MSG_ACQUIRE);
 	const char *why;
-	uint8_t zero4[4] = { 0 }, v2[2] = { 2, 0 }, t0[2] = { 0, 0 }, t99[2] = { 99, 0 };
+	uint8_t zero4[4] = { 0 }, v2[2] = { LK_WIRE_VERSION + 1, 0 }, t0[2] = { 0, 0 }, t99[2] = { 99, 0 };
 	uint8_t h200[4] = { 200, 0, 0, 0 };
 
 	(void)state;

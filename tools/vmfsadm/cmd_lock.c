@@ -135,6 +135,13 @@ static int lock_exec(const struct cmd_entry *self, const struct cmd_args *a)
 		vmfslock_close(c);
 		return LIVE_EXIT_TEMPFAIL;
 	}
+	if (rc == -EBUSY && !holder.mode[0]) {
+		cmd_error(self, "%s: host %u%s%s%s holds a lock on a name above or below it", name,
+			  holder.host, holder.name[0] ? " (" : "", holder.name,
+			  holder.name[0] ? ")" : "");
+		vmfslock_close(c);
+		return LIVE_EXIT_TEMPFAIL;
+	}
 	if (rc == -EBUSY) {
 		cmd_error(self, "%s is held by host %u%s%s%s in mode %s, generation %u:%llu", name,
 			  holder.host, holder.name[0] ? " (" : "", holder.name,
