@@ -48,6 +48,7 @@ struct hold {
 	bool committing;     /* our commit of handoff ho_id is in flight: never back in use
 			      * unless it was aborted */
 	bool reacquire;     /* an acquire arrived while releasing */
+	uint64_t let_go_ring; /* ring in which UNPERSISTING began (revive) */
 	enum lk_mode want;
 };
 
@@ -582,6 +583,7 @@ static void hold_let_go(struct lk_agent *a, struct hold *h)
 	int i = slot_find(a, h->path);
 
 	h->phase = H_UNPERSISTING;
+	h->let_go_ring = lk_state_ring(a->st);
 	h->sector = 0;
 	h->mod = 0;
 	if (i >= 0) {
@@ -1576,7 +1578,11 @@ static bool rename_pending(const struct lk_agent *a, const char *p, const char *
  * replica still says this incarnation holds it, and no other host can have it meanwhile,
  * so it comes back into use without a message, under the same generation, once its entry
  * is durable again (persist before use). Not a file in a handoff: its commit may move it
- * any moment (an acquire of it is refused then too). Without this, a file closed and opened again at
+ * any moment (an acquire of it is refused then too). Only in the quorate ring in which the
+ * letting go began: the removal may be on disk already, and after a configuration change
+ * a coordinator may settle this host from that table ("a hold the table does not show is
+ * dropped", lk_apply.c rule 2); within the ring nobody reads it, and the entry written
+ * back is durable before this host acknowledges any later ring (simulator seed 718184). Without this, a file closed and opened again at
  * once paid a release and a new grant in a row: two agreed messages and two writes.
  * False (nothing changed) when the replica disagrees or the table is full.
  */
@@ -1587,6 +1593,7 @@ static bool revive(struct lk_agent *a, struct hold *h, uint64_t req, int64_t now
 	int i;
 
 	if (h->reacquire || h->committing || h->ho_id || h->rename_req ||
+	    !lk_state_grants_open(a->st) || lk_state_ring(a->st) != h->let_go_ring ||
 	    lk_state_handoff_of(a->st, h->path) ||
 	    !lk_state_holds(a->st, h->path, a->cfg.host, &v) || v.inc != a->cfg.inc ||
 	    v.mode != h->mode || v.orphan || (i = slot_free(a)) < 0)

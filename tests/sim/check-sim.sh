@@ -9,5 +9,7 @@ runs="${SIM_RUNS:-2000}"
 "$sim" --seed 1 --runs "$runs" --jobs 2
 "$sim" --seed 1 --runs "$((runs / 10))" --hosts 5 --jobs 2
 # Seeds that once broke an invariant, replayed while the workload draws the same events:
-# 503882 (5 hosts) revived a hold of a file in a pending handoff that its commit then moved.
+# 503882 (5 hosts) revived a hold of a file in a pending handoff that its commit then moved;
+# 718184 revived a hold in an inquorate ring after the majority settled it from its table.
 "$sim" --seed 503882 --runs 1 --hosts 5
+"$sim" --seed 718184 --runs 1

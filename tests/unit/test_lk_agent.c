@@ -746,6 +746,30 @@ static void test_lk_agent_reopen_before_release_sent_revives(void **st)
 	assert_int_equal(nsent(c, 1, LK_MSG_ACQUIRE), 2);
 }
 
+/* After a configuration change a coordinator may settle this host from its table, which
+ * may show the removal already: a reopen then asks the cluster again (RELEASE, ACQUIRE). */
+static void test_lk_agent_no_revival_after_a_configuration_change(void **st)
+{
+	struct cl *c = *st;
+	struct rec *w;
+
+	at(c, T0 + 100);
+	hold(c, 1, 1, "vm1/disk.img", LK_MODE_EX);
+	at(c, T0 + 200);
+	lk_agent_release(c->a[1], "vm1/disk.img", c->now, wall(c));
+	pump(c);
+	w = must_take(c, 1, LK_ACT_WRITE_TABLE);
+	confchg(c, true);
+	assert_true(lk_state_grants_open(lk_agent_state(c->a[1])));
+	at(c, T0 + 250);
+	acquire(c, 1, 2, "vm1/disk.img", LK_MODE_EX);
+	at(c, T0 + 300);
+	io_done(c, 1, w, 0);
+	assert_int_equal(nsent(c, 1, LK_MSG_RELEASE), 1);
+	assert_null(reply_of(c, 1, 2));
+	assert_false(using(c, 1, "vm1/disk.img"));
+}
+
 /* --- lease admission and self-fence --------------------------------------------------- */
 
 static void test_lk_agent_writes_admitted_before_deadline_less_io_timeout(void **st)
@@ -1092,6 +1116,33 @@ static void deliver_one(struct cl *c)
 
 /* A file whose commit to another host is in flight is never used again by the source,
  * even when a rename sent just before is refused meanwhile. */
+/* A file of a pending handoff closed and opened again on its source is not revived: the
+ * commit may move it any moment. */
+static void test_lk_agent_no_revival_in_a_pending_handoff(void **st)
+{
+	struct cl *c = *st;
+	const char *files[1] = { "vm1/a.img" };
+	struct rec *w;
+
+	at(c, T0 + 100);
+	hold(c, 1, 1, "vm1/a.img", LK_MODE_EX);
+	lk_agent_ho_prepare(c->a[1], 2, 2, files, 1, c->now, wall(c));
+	pump(c);
+	assert_true(reply_of(c, 1, 2)->x->handoff_id != 0);
+	tables_done(c, 1, 0);
+	tables_done(c, 2, 0);
+
+	at(c, T0 + 200);
+	lk_agent_release(c->a[1], "vm1/a.img", c->now, wall(c));
+	pump(c);
+	w = must_take(c, 1, LK_ACT_WRITE_TABLE);
+	acquire(c, 1, 3, "vm1/a.img", LK_MODE_EX);
+	assert_int_equal(pending(c, 1, LK_ACT_WRITE_TABLE), 0); /* nothing written back */
+	io_done(c, 1, w, 0);
+	assert_false(using(c, 1, "vm1/a.img"));
+	assert_null(reply_of(c, 1, 3));
+}
+
 static void test_lk_agent_commit_in_flight_not_used_after_refused_rename(void **st)
 {
 	struct cl *c = *st;
@@ -1696,6 +1747,7 @@ int main(void)
 		/* release */
 		T_ONE(test_lk_agent_release_unpersists_then_sends),
 		T_ONE(test_lk_agent_reopen_before_release_sent_revives),
+		T_ONE(test_lk_agent_no_revival_after_a_configuration_change),
 		/* lease admission and self-fence */
 		T_ONE(test_lk_agent_writes_admitted_before_deadline_less_io_timeout),
 		T_NONE(test_lk_agent_any_event_at_deadline_fences),
@@ -1710,6 +1762,7 @@ int main(void)
 		T_ONE(test_lk_agent_rename_to_local_hold_eexist),
 		T_TWO(test_lk_agent_rename_refused_gives_old_name_back),
 		T_TWO(test_lk_agent_commit_in_flight_not_used_after_refused_rename),
+		T_TWO(test_lk_agent_no_revival_in_a_pending_handoff),
 		/* coordinator watch */
 		T_TWO(test_lk_agent_coordinator_fences_expired_host),
 		T_TWO(test_lk_agent_coordinator_failed_fence_no_recovered),
