@@ -184,7 +184,7 @@ static void fence_all(struct vf_locks *L, const char *why)
 		next = r->next;
 		if (r->mode)
 			n++;
-		fence_locked(L, r); /* a record in the map has a user: freed by its last put */
+		fence_locked(L, r); /* freed by its last put (fence_name) */
 	}
 	pthread_mutex_unlock(&L->map_mu);
 	if (n)
@@ -192,22 +192,19 @@ static void fence_all(struct vf_locks *L, const char *why)
 		       n, why);
 }
 
+/* A record in the map always has a user (a handle, or a thread taking it), so the last
+ * put frees a fenced one. */
 static void fence_name(struct vf_locks *L, const char *name, const char *why)
 {
 	struct vf_lk *r;
-	bool fr = false;
 
 	pthread_mutex_lock(&L->map_mu);
 	r = qb_map_get(L->map, name);
-	if (r) {
+	if (r)
 		fence_locked(L, r);
-		fr = r->users == 0;
-	}
 	pthread_mutex_unlock(&L->map_mu);
 	if (r)
 		qb_log(LOG_ERR, "%s: lock %s: its handles fail with EIO from now on", name, why);
-	if (fr)
-		rec_free(r);
 }
 
 /* A connection failed: the thread fences every lock and reconnects. */
@@ -391,11 +388,6 @@ bool vf_lk_held_here(struct vf_locks *L, const char *name)
 const char *vf_lk_mode(const struct vf_lk *r)
 {
 	return mode_name(r->mode);
-}
-
-struct vmfslock_gen vf_lk_gen(const struct vf_lk *r)
-{
-	return r->gen;
 }
 
 bool vf_lk_fenced(const struct vf_lk *r)

@@ -60,9 +60,8 @@ bool vf_lk_held_here(struct vf_locks *L, const char *name);
 int vf_lk_admit(struct vf_locks *L, struct vf_lk *lk);
 void vf_lk_done(struct vf_locks *L);
 bool vf_lk_fenced(const struct vf_lk *lk);
-/* The mode ("ex", "sh", "mw") and generation this host holds lk under. */
+/* The mode ("ex", "sh", "mw") this host holds lk in. */
 const char *vf_lk_mode(const struct vf_lk *lk);
-struct vmfslock_gen vf_lk_gen(const struct vf_lk *lk);
 
 /* lockd's "status" / "locks" JSON (vmfslock_query): -ENOLCK when lockd is not there. */
 int vf_locks_query(struct vf_locks *L, const char *what, const char *path, json_t **out);
