@@ -77,6 +77,8 @@ static inline struct vf *vf_of(fuse_req_t req)
 /* vf_inode.c */
 struct vf_inode *vf_inode(fuse_req_t req, fuse_ino_t ino);
 int vf_inode_init(struct vf *v);
+/* Frees every inode the kernel did not forget (at exit). */
+void vf_inode_fini(struct vf *v);
 /* Looks up name under parent (a backing directory) and fills e, taking one reference. */
 int vf_inode_lookup(struct vf *v, struct vf_inode *parent, const char *name,
 		    struct fuse_entry_param *e);

@@ -56,6 +56,22 @@ int vf_inode_init(struct vf *v)
 	return 0;
 }
 
+void vf_inode_fini(struct vf *v)
+{
+	qb_map_iter_t *it = qb_map_iter_create(v->inodes);
+	void *val;
+
+	while (it && qb_map_iter_next(it, &val)) {
+		struct vf_inode *in = val;
+
+		close(in->fd);
+		free(in);
+	}
+	qb_map_iter_free(it);
+	qb_map_destroy(v->inodes);
+	close(v->root.fd);
+}
+
 static void fill_entry(struct vf *v, struct vf_inode *in, const struct stat *st,
 		       struct fuse_entry_param *e)
 {

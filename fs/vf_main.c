@@ -121,6 +121,66 @@ static int add_opt(struct fuse_args *a, const char *opt)
 	return fuse_opt_add_arg(a, "-o") || fuse_opt_add_arg(a, opt) ? -ENOMEM : 0;
 }
 
+/* Mounts and runs the loop until an unmount or a signal: the exit status. */
+static int serve(struct vf *v, const char *mnt, bool foreground, const char *extra)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_loop_config *lc = NULL;
+	struct fuse_session *se = NULL;
+	char fsname[PATH_MAX + 16];
+	bool mounted = false;
+	int rc = EX_SOFTWARE;
+
+	snprintf(fsname, sizeof(fsname), "fsname=vmfs:%s", v->ds);
+	if (fuse_opt_add_arg(&args, "vmfsd") || add_opt(&args, fsname) ||
+	    add_opt(&args, "subtype=vmfs,default_permissions,allow_other") ||
+	    (extra && add_opt(&args, extra)))
+		goto out;
+	se = fuse_session_new(&args, &vf_ops, sizeof(vf_ops), v);
+	if (!se) {
+		fprintf(stderr, "vmfsd: bad FUSE options%s%s\n", extra ? ": " : "", extra ?: "");
+		rc = EX_USAGE;
+		goto out;
+	}
+	if (fuse_set_signal_handlers(se) != 0 || fuse_session_mount(se, mnt) != 0) {
+		fprintf(stderr, "vmfsd: cannot mount %s (see the lines above)\n", mnt);
+		rc = EX_UNAVAILABLE;
+		goto out;
+	}
+	mounted = true;
+	qb_log(LOG_NOTICE, "datastore %s mounted at %s; %s", v->ds, mnt, v->sync_writes ?
+	       "a shared file system: writes are synchronous (O_DSYNC) unless O_DIRECT" :
+	       "a local file system: one page cache for every host, buffered writes");
+	if (!foreground && fuse_daemonize(0) != 0) {
+		rc = EX_OSERR;
+		goto out;
+	}
+	/* threads only after daemonizing: fork keeps none */
+	lc = fuse_loop_cfg_create();
+	if (!lc || vf_locks_start(v->config, v->conf.io_timeout_ms, &v->locks) < 0) {
+		qb_log(LOG_ERR, "cannot start the connection to vmfs-lockd");
+		goto out;
+	}
+	fuse_loop_cfg_set_idle_threads(lc, IDLE_THREADS);
+	fuse_loop_cfg_set_max_threads(lc, MAX_THREADS);
+	fuse_loop_cfg_set_clone_fd(lc, 0);
+	rc = fuse_session_loop_mt(se, lc);
+	qb_log(LOG_NOTICE, "%s: unmounting %s", rc ? "stopping on a signal" : "unmounted", mnt);
+	rc = 0;
+out:
+	if (mounted)
+		fuse_session_unmount(se);
+	if (se) {
+		fuse_remove_signal_handlers(se);
+		fuse_session_destroy(se);
+	}
+	vf_locks_stop(v->locks);
+	if (lc)
+		fuse_loop_cfg_destroy(lc);
+	fuse_opt_free_args(&args);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -129,17 +189,13 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	struct fuse_loop_config *lc = NULL;
-	struct fuse_session *se = NULL;
+	struct vf vf = { 0 }; /* the context, passed down (STYLE.md, State) */
+	struct vf *v = &vf;
 	const char *extra = NULL, *mnt;
-	char err[VMFS_CONF_ERR_MAX + PATH_MAX], fsname[PATH_MAX + 16], config_abs[PATH_MAX];
+	char err[VMFS_CONF_ERR_MAX + 3 * PATH_MAX], config_abs[PATH_MAX];
 	bool foreground = false;
-	struct vf *v = calloc(1, sizeof(*v));
 	int opt, rc;
 
-	if (!v)
-		return EX_SOFTWARE;
 	while ((opt = getopt_long(argc, argv, "fc:o:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'f':
@@ -186,56 +242,16 @@ int main(int argc, char **argv)
 	v->vdir = (struct vf_inode){ .kind = VF_VDIR, .fd = -1 };
 	v->vmembers = (struct vf_inode){ .kind = VF_VMEMBERS, .fd = -1 };
 	v->vlocks = (struct vf_inode){ .kind = VF_VLOCKS, .fd = -1 };
-	if ((rc = vf_inode_init(v)) < 0) {
+	rc = vf_inode_init(v);
+	if (rc < 0) {
 		fprintf(stderr, "vmfsd: datastore %s: %s\n", v->ds, strerror(-rc));
 		return EX_UNAVAILABLE;
 	}
 	v->sync_writes = !local_fs(v->root.fd);
-	snprintf(fsname, sizeof(fsname), "fsname=vmfs:%s", v->ds);
-	if (fuse_opt_add_arg(&args, "vmfsd") || add_opt(&args, fsname) ||
-	    add_opt(&args, "subtype=vmfs,default_permissions,allow_other") ||
-	    (extra && add_opt(&args, extra)))
-		return EX_SOFTWARE;
-	se = fuse_session_new(&args, &vf_ops, sizeof(vf_ops), v);
-	if (!se) {
-		fprintf(stderr, "vmfsd: bad FUSE options%s%s\n", extra ? ": " : "", extra ?: "");
-		return EX_USAGE;
-	}
-	if (fuse_set_signal_handlers(se) != 0 || fuse_session_mount(se, mnt) != 0) {
-		fprintf(stderr, "vmfsd: cannot mount %s (see the lines above)\n", mnt);
-		return EX_UNAVAILABLE;
-	}
-	qb_log(LOG_NOTICE, "datastore %s mounted at %s; %s", v->ds, mnt, v->sync_writes ?
-	       "a shared file system: writes are synchronous (O_DSYNC) unless O_DIRECT" :
-	       "a local file system: one page cache for every host, buffered writes");
-	if (!foreground && fuse_daemonize(0) != 0) {
-		fuse_session_unmount(se);
-		return EX_OSERR;
-	}
-	/* threads only after daemonizing: fork keeps none */
-	if (vf_locks_start(v->config, v->conf.io_timeout_ms, &v->locks) < 0) {
-		qb_log(LOG_ERR, "cannot start the connection to vmfs-lockd");
-		fuse_session_unmount(se);
-		return EX_SOFTWARE;
-	}
-	lc = fuse_loop_cfg_create();
-	if (!lc) {
-		fuse_session_unmount(se);
-		return EX_SOFTWARE;
-	}
-	fuse_loop_cfg_set_idle_threads(lc, IDLE_THREADS);
-	fuse_loop_cfg_set_max_threads(lc, MAX_THREADS);
-	fuse_loop_cfg_set_clone_fd(lc, 0);
-	rc = fuse_session_loop_mt(se, lc);
-	qb_log(LOG_NOTICE, "%s: unmounting %s", rc ? "stopping on a signal" : "unmounted", mnt);
-	fuse_session_unmount(se);
-	fuse_remove_signal_handlers(se);
-	vf_locks_stop(v->locks);
-	fuse_session_destroy(se);
-	fuse_loop_cfg_destroy(lc);
-	fuse_opt_free_args(&args);
-	qb_log(LOG_NOTICE, "stopped");
+	rc = serve(v, mnt, foreground, extra);
+	vf_inode_fini(v);
+	if (rc == 0)
+		qb_log(LOG_NOTICE, "stopped");
 	qb_log_fini();
-	free(v);
-	return 0;
+	return rc;
 }

@@ -541,7 +541,7 @@ static void drop(struct client *c, const char *why)
 static int32_t msg_process(qb_ipcs_connection_t *conn, void *data, size_t size)
 {
 	struct client *c = qb_ipcs_context_get(conn);
-	const struct qb_ipc_request_header *hdr = data;
+	struct qb_ipc_request_header hdr;
 	const struct op *op;
 	json_error_t jerr;
 	const char *name = NULL;
@@ -551,12 +551,15 @@ static int32_t msg_process(qb_ipcs_connection_t *conn, void *data, size_t size)
 
 	if (!c || c->dropped)
 		return 0;
-	/* libqb hands over hdr->size bytes: the size field is the message's length */
-	if (size < sizeof(*hdr) || hdr->id != LKI_REQUEST) {
+	/* libqb hands over hdr.size bytes: the size field is the message's length. The
+	 * header is copied out: libqb's ring may hand it over 4-byte aligned only. */
+	if (size >= sizeof(hdr))
+		memcpy(&hdr, data, sizeof(hdr));
+	if (size < sizeof(hdr) || hdr.id != LKI_REQUEST) {
 		drop(c, "malformed request header");
 		return 0;
 	}
-	if (size - sizeof(*hdr) > LKI_MAX_REQUEST) {
+	if (size - sizeof(hdr) > LKI_MAX_REQUEST) {
 		drop(c, "oversized request");
 		return 0;
 	}
@@ -564,7 +567,7 @@ static int32_t msg_process(qb_ipcs_connection_t *conn, void *data, size_t size)
 		drop(c, "a second request before the answer to the first");
 		return 0;
 	}
-	req = json_loadb((const char *)data + sizeof(*hdr), size - sizeof(*hdr),
+	req = json_loadb((const char *)data + sizeof(hdr), size - sizeof(hdr),
 			 JSON_REJECT_DUPLICATES, &jerr);
 	if (!req || json_unpack(req, "{s:s, s:I}", "op", &name, "seq", &seq) < 0) {
 		drop(c, req ? "request without op or seq" : "request is not JSON");
