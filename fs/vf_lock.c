@@ -38,6 +38,7 @@
 #define NSLOTS 4
 #define RETRY_AGAIN_MS 3000  /* how long an open waits for a cluster that is synchronising */
 #define RECONNECT_MS 1000
+#define LOCAL_WAIT_MS 1000    /* how long an open waits for this host's other-mode lock to go */
 
 struct slot {
 	pthread_mutex_t mu;   /* guards c and gen; held across a request */
@@ -317,7 +318,11 @@ int vf_lk_take(struct vf_locks *L, const char *name, enum vf_want want, struct v
 		who = dummy;
 		wholen = sizeof(dummy);
 	}
-	for (int tries = 0; tries < 8; tries++) {
+	int64_t local_until = 0;
+	int fenced = 0;
+	bool local;
+
+	for (;;) {
 		r = rec_get(L, name);
 		if (!r)
 			return -ENOMEM;
@@ -326,8 +331,12 @@ int vf_lk_take(struct vf_locks *L, const char *name, enum vf_want want, struct v
 			/* fenced between rec_get and here: a new record replaces it */
 			pthread_mutex_unlock(&r->mu);
 			rec_put(L, r);
-			continue;
+			if (++fenced < 8)
+				continue;
+			snprintf(who, wholen, "its lock was fenced repeatedly");
+			return -ENOLCK;
 		}
+		local = r->mode != 0;
 		if (r->mode) {
 			rc = covers(r->mode, want) ? 0 : -EBUSY;
 			if (rc)
@@ -342,13 +351,21 @@ int vf_lk_take(struct vf_locks *L, const char *name, enum vf_want want, struct v
 		pthread_mutex_unlock(&r->mu);
 		if (rc) {
 			rec_put(L, r);
+			/* This host's own other mode: a close(2) returns before the kernel sends
+			 * FUSE's RELEASE, so a program that closes and reopens finds its old lock
+			 * still held for a moment. Wait for it to go, a while. */
+			if (rc == -EBUSY && local &&
+			    (local_until == 0 || mono_ms() < local_until)) {
+				if (!local_until)
+					local_until = mono_ms() + LOCAL_WAIT_MS;
+				usleep(5 * 1000);
+				continue;
+			}
 			return rc;
 		}
 		*out = r;
 		return 0;
 	}
-	snprintf(who, wholen, "its lock was fenced repeatedly");
-	return -ENOLCK;
 }
 
 void vf_lk_put(struct vf_locks *L, struct vf_lk *r)

@@ -33,24 +33,31 @@ SECS=${VT_CLAIM_SECS:-70}
 
 # held_by I J: host J sees host I holding the shared file
 held_by() { [[ $(vt_lockattr "$2" shared/log) == *"host=$1 "* ]]; }
+# wait_held I J: host I's claimer keeps its next hold ($CL_DIR/holdI) until it is struck
+# (host J watches); the flag goes once the hold is struck.
 wait_held() {
-	cl_wait_for 20 held_by "$1" "$2" || vt_fail "h$1 did not get the shared file within 20 s"
+	: >"$CL_DIR/hold$1"
+	cl_wait_for 30 held_by "$1" "$2" || vt_fail "h$1 did not get the shared file within 30 s"
 }
 
 pause=$(((${CL_DEAD:-10000} + 3000) / 1000))
 for i in 1 2 3; do
-	cl_bg "$i" "claim$i" "$CL_DIR/claim$i.out" "$PROBE" claim "$CL_DIR/h$i/vmfs/shared/log" "$i" "$SECS"
+	cl_bg "$i" "claim$i" "$CL_DIR/claim$i.out" "$PROBE" claim "$CL_DIR/h$i/vmfs/shared/log" \
+		"$i" "$SECS" "$CL_DIR/hold$i"
 done
 cl_log "claimers started for $SECS s"
 sleep 3
 wait_held 2 3
 cl_kill 2 lockd KILL
+sleep 0.5
+rm -f "$CL_DIR/hold2"
 cl_log "h2: lockd killed"
 sleep 5
 cl_start_lockd 2
 sleep 5
 wait_held 3 1
 cl_cut 3
+rm -f "$CL_DIR/hold3"
 sleep 15
 cl_heal 3
 sleep 3
@@ -61,6 +68,8 @@ kill -STOP "$lpid" "$fpid"
 cl_log "h1: lockd and vmfsd stopped for $pause s"
 sleep "$pause"
 kill -CONT "$fpid" "$lpid"
+sleep 0.5
+rm -f "$CL_DIR/hold1"
 cl_log "h1: continued"
 for i in 1 2 3; do
 	cl_wait_for $((SECS + 30)) eval '! cl_alive '"$i claim$i" ||

@@ -7,11 +7,12 @@
  *       "open gen=E:C", then appends one record every INTERVAL_MS (default 10) until a write
  *       fails; prints "write failed: ERRNO-NAME after N records at T" (T: CLOCK_REALTIME
  *       ms) and exits 1. Exits 2 when the open fails ("open failed: ERRNO-NAME").
- *   vf_probe claim FILE HOST SECONDS
+ *   vf_probe claim FILE HOST SECONDS [HOLDFLAG]
  *       for SECONDS: tries to open FILE for appending; when it gets it, appends records for a
  *       random 50-500 ms (every 2-10 ms), closes, sleeps a random 0-200 ms; a refused
  *       open (EBUSY, ENOLCK) is retried after 20 ms; a failed write (EIO: fenced) ends
- *       the hold. Prints "holds=N records=N refused=N eio=N".
+ *       the hold. While the file HOLDFLAG exists a hold goes on until a write fails (so a
+ *       test can strike it). Prints "holds=N records=N refused=N eio=N".
  *   vf_probe check FILE
  *       proves the single-writer property of FILE's records: consecutive records of one
  *       (host, generation) form a hold; holds never interleave (a hold never resumes once
@@ -119,7 +120,7 @@ static int cmd_write(const char *file, unsigned host, long interval)
 	}
 }
 
-static int cmd_claim(const char *file, unsigned host, long seconds)
+static int cmd_claim(const char *file, unsigned host, long seconds, const char *flag)
 {
 	int64_t end = now_ms(CLOCK_MONOTONIC) + seconds * 1000;
 	unsigned long holds = 0, records = 0, refused = 0, eio = 0;
@@ -146,7 +147,7 @@ static int cmd_claim(const char *file, unsigned host, long seconds)
 		}
 		holds++;
 		until = now_ms(CLOCK_MONOTONIC) + 50 + random() % 450;
-		while (now_ms(CLOCK_MONOTONIC) < until) {
+		while (now_ms(CLOCK_MONOTONIC) < until || (flag && access(flag, F_OK) == 0)) {
 			if (put_rec(fd, &r) < 0) {
 				eio++;
 				break;
@@ -231,11 +232,12 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc >= 4 && strcmp(argv[1], "write") == 0)
 		return cmd_write(argv[2], (unsigned)atoi(argv[3]), argc > 4 ? atol(argv[4]) : 10);
-	if (argc == 5 && strcmp(argv[1], "claim") == 0)
-		return cmd_claim(argv[2], (unsigned)atoi(argv[3]), atol(argv[4]));
+	if ((argc == 5 || argc == 6) && strcmp(argv[1], "claim") == 0)
+		return cmd_claim(argv[2], (unsigned)atoi(argv[3]), atol(argv[4]),
+				 argc == 6 ? argv[5] : NULL);
 	if (argc == 3 && strcmp(argv[1], "check") == 0)
 		return cmd_check(argv[2]);
 	fprintf(stderr, "usage: vf_probe write FILE HOST [INTERVAL_MS] | claim FILE HOST SECONDS"
-		" | check FILE\n");
+		" [HOLDFLAG] | check FILE\n");
 	return 64;
 }
