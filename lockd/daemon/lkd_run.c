@@ -31,25 +31,6 @@ static void fence_incarnation(struct lkd *d, const char *why);
 
 /* --- actions ------------------------------------------------------------------------- */
 
-/* Tells the disk executor and the clients the lease deadline, when it changed. Before the
- * actions of a batch are submitted: the writes that come with a new lease (the first table
- * write of an incarnation) are admitted against it. */
-static void publish_lease(struct lkd *d)
-{
-	const struct lk_lease *l;
-	int64_t deadline;
-
-	if (!d->agent)
-		return;
-	l = lk_agent_lease(d->agent);
-	deadline = l->valid ? l->deadline : 0;
-	if (deadline != d->deadline_sent) {
-		d->deadline_sent = deadline;
-		lkd_io_set_live(d->io, d->inc, deadline);
-		lki_lease(d->ipc, deadline);
-	}
-}
-
 void lkd_run_actions(struct lkd *d)
 {
 	struct lk_act *acts[256];
@@ -59,7 +40,6 @@ void lkd_run_actions(struct lkd *d)
 	size_t n;
 
 	while (d->agent && (n = lk_agent_take(d->agent, acts, 256)) > 0) {
-		publish_lease(d);
 		for (size_t i = 0; i < n; i++) {
 			struct lk_act *x = acts[i];
 
@@ -121,7 +101,16 @@ void lkd_run_actions(struct lkd *d)
 		}
 		return;
 	}
-	publish_lease(d);
+	if (d->agent) {
+		const struct lk_lease *l = lk_agent_lease(d->agent);
+		int64_t deadline = l->valid ? l->deadline : 0;
+
+		if (deadline != d->deadline_sent) {
+			d->deadline_sent = deadline;
+			lkd_io_set_live(d->io, d->inc, deadline);
+			lki_lease(d->ipc, deadline);
+		}
+	}
 	if (d->retry_waiters) {
 		d->retry_waiters = false;
 		lki_retry_waiters(d->ipc);
