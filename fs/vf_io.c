@@ -174,8 +174,8 @@ static int lock_for_open(struct vf *v, fuse_req_t req, struct vf_fh *fh, const c
 	return rc;
 }
 
-/* Opens the backing file (proc: a /proc/self/fd path, or NULL with dirfd+name for create),
- * truncating under the lock when asked. */
+/* The flags of a backing open: the caller's, less what vmfsd does itself (creation,
+ * truncation under the lock), plus O_DSYNC where writes must be synchronous. */
 static int backing_flags(const struct vf *v, int flags)
 {
 	int oflags = (flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC)) | O_CLOEXEC;
@@ -185,6 +185,8 @@ static int backing_flags(const struct vf *v, int flags)
 	return oflags;
 }
 
+/* Opens the backing file through its /proc/self/fd path, truncating under the lock when
+ * asked. */
 static int open_backing(struct vf *v, struct vf_fh *fh, const char *proc, int flags)
 {
 	int oflags = backing_flags(v, flags);
@@ -312,13 +314,15 @@ void vf_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mo
 			       (int)fuse_req_ctx(req)->pid, who);
 		}
 	}
-	if (!rc && fh->lk && lname[0]) {
-		char pname[PATH_MAX];
+	if (!rc && fh->lk) {
+		/* the parent must still be where the lock name says: lname less its last part */
+		char *slash = strrchr(lname, '/');
 
-		/* the parent must still be where the lock name says */
-		rc = vf_inode_name(v, p, NULL, pname, sizeof(pname));
-		if (!rc)
-			rc = vf_inode_check_name(v, p, pname);
+		if (slash)
+			*slash = '\0';
+		rc = vf_inode_check_name(v, p, slash ? lname : "");
+		if (slash)
+			*slash = '/';
 	}
 	if (rc)
 		goto out;

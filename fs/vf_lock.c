@@ -310,17 +310,16 @@ static int acquire(struct vf_locks *L, struct vf_lk *r, enum vmfslock_mode mode,
 int vf_lk_take(struct vf_locks *L, const char *name, enum vf_want want, struct vf_lk **out,
 	       char *who, size_t wholen)
 {
+	int64_t local_until = 0;
+	int rc, fenced = 0;
 	char dummy[8];
 	struct vf_lk *r;
-	int rc;
+	bool local;
 
 	if (!who) {
 		who = dummy;
 		wholen = sizeof(dummy);
 	}
-	int64_t local_until = 0;
-	int fenced = 0;
-	bool local;
 
 	for (;;) {
 		r = rec_get(L, name);
@@ -397,8 +396,15 @@ bool vf_lk_held_here(struct vf_locks *L, const char *name)
 
 	pthread_mutex_lock(&L->map_mu);
 	r = qb_map_get(L->map, name);
-	held = r && r->mode != 0;
+	if (r)
+		r->users++; /* mode is r->mu's, taken before map_mu, never under it */
 	pthread_mutex_unlock(&L->map_mu);
+	if (!r)
+		return false;
+	pthread_mutex_lock(&r->mu);
+	held = r->mode != 0;
+	pthread_mutex_unlock(&r->mu);
+	rec_put(L, r);
 	return held;
 }
 
