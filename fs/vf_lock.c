@@ -557,6 +557,10 @@ static void on_event(struct vf_locks *L, const struct vmfslock_event *e)
 		atomic_store(&L->valid_until, 0);
 		fence_all(L, e->text);
 		break;
+	case VMFSLOCK_EV_DRAIN:
+	case VMFSLOCK_EV_RESUME:
+	case VMFSLOCK_EV_COMMITTED:
+		break; /* only for clients that drain and take incoming files: not vmfsd yet */
 	}
 }
 

@@ -228,23 +228,33 @@ int vmfslock_acquire_why(struct vmfslock *c, const char *name, enum vmfslock_mod
 			 uint32_t wait_ms, struct vmfslock_gen *gen, struct vmfslock_holder *holder,
 			 char *why, size_t whylen)
 {
+	return vmfslock_acquire_flags(c, name, mode, wait_ms, 0, gen, holder, why, whylen);
+}
+
+int vmfslock_acquire_flags(struct vmfslock *c, const char *name, enum vmfslock_mode mode,
+			   uint32_t wait_ms, unsigned flags, struct vmfslock_gen *gen,
+			   struct vmfslock_holder *holder, char *why, size_t whylen)
+{
 	json_t *resp = NULL;
-	int rc = call_wait(c, json_pack("{s:s, s:s, s:s, s:I}", "op", "acquire", "path", name,
-					"mode", mode_word(mode), "wait_ms", (json_int_t)wait_ms),
+	int rc = call_wait(c, json_pack("{s:s, s:s, s:s, s:I, s:b}", "op", "acquire", "path",
+					name, "mode", mode_word(mode), "wait_ms",
+					(json_int_t)wait_ms, "incoming",
+					(flags & VMFSLOCK_F_INCOMING) != 0),
 			   &resp, wait_ms);
 
 	if (rc == 0 && gen)
 		read_gen(json_object_get(resp, "gen"), gen);
-	if (rc == -EBUSY && holder) {
-		json_int_t h = 0;
+	if ((rc == -EBUSY || rc == -EINPROGRESS) && holder) {
+		json_int_t h = 0, ho = 0;
 		const char *hm = "", *hn = "";
 		int local = 0;
 
 		memset(holder, 0, sizeof(*holder));
-		json_unpack(resp, "{s?I, s?s, s?s, s?b}", "holder", &h, "holder_mode", &hm,
-			    "holder_name", &hn, "local", &local);
+		json_unpack(resp, "{s?I, s?s, s?s, s?b, s?I}", "holder", &h, "holder_mode", &hm,
+			    "holder_name", &hn, "local", &local, "handoff", &ho);
 		holder->host = (uint32_t)h;
 		holder->local = local;
+		holder->handoff = (uint64_t)ho;
 		snprintf(holder->mode, sizeof(holder->mode), "%s", hm);
 		snprintf(holder->name, sizeof(holder->name), "%s", hn);
 		read_gen(json_object_get(resp, "holder_gen"), &holder->gen);
@@ -303,6 +313,17 @@ int vmfslock_events(struct vmfslock *c)
 	return call(c, json_pack("{s:s}", "op", "events"), NULL);
 }
 
+int vmfslock_events_drain(struct vmfslock *c)
+{
+	return call(c, json_pack("{s:s, s:b}", "op", "events", "drain", 1), NULL);
+}
+
+int vmfslock_drained(struct vmfslock *c, uint64_t id, const char *name)
+{
+	return call(c, json_pack("{s:s, s:I, s:s}", "op", "drained", "id", (json_int_t)id,
+				 "path", name), NULL);
+}
+
 int vmfslock_event_fd(struct vmfslock *c)
 {
 	int32_t fd = -1;
@@ -314,8 +335,8 @@ int vmfslock_event_next(struct vmfslock *c, struct vmfslock_event *ev, int timeo
 {
 	char buf[4096];
 	const char *type = "", *text = "";
-	json_int_t until = 0;
-	json_t *o;
+	json_int_t until = 0, id = 0;
+	json_t *o, *gen = NULL;
 	ssize_t n = qb_ipcc_event_recv(c->conn, buf, sizeof(buf), timeout_ms);
 
 	if (n == -ETIMEDOUT || n == -EAGAIN)
@@ -324,16 +345,81 @@ int vmfslock_event_next(struct vmfslock *c, struct vmfslock_event *ev, int timeo
 		return n < 0 ? -ENOTCONN : -EPROTO;
 	o = json_loadb(buf + sizeof(struct qb_ipc_response_header),
 		       (size_t)n - sizeof(struct qb_ipc_response_header), 0, NULL);
-	if (!o || json_unpack(o, "{s:s, s?s, s?s, s?I}", "event", &type, "why", &text, "path",
-			      &text, "valid_until_ms", &until) < 0) {
+	if (!o || json_unpack(o, "{s:s, s?s, s?s, s?I, s?I, s?o}", "event", &type, "why", &text,
+			      "path", &text, "valid_until_ms", &until, "id", &id, "gen", &gen) < 0) {
 		json_decref(o);
 		return -EPROTO;
 	}
 	memset(ev, 0, sizeof(*ev));
 	ev->type = strcmp(type, "fenced") == 0 ? VMFSLOCK_EV_FENCED :
-		   strcmp(type, "revoked") == 0 ? VMFSLOCK_EV_REVOKED : VMFSLOCK_EV_LEASE;
+		   strcmp(type, "revoked") == 0 ? VMFSLOCK_EV_REVOKED :
+		   strcmp(type, "drain") == 0 ? VMFSLOCK_EV_DRAIN :
+		   strcmp(type, "resume") == 0 ? VMFSLOCK_EV_RESUME :
+		   strcmp(type, "committed") == 0 ? VMFSLOCK_EV_COMMITTED : VMFSLOCK_EV_LEASE;
 	snprintf(ev->text, sizeof(ev->text), "%s", text);
 	ev->valid_until_ms = until;
+	ev->handoff = (uint64_t)id;
+	if (gen)
+		read_gen(gen, &ev->gen);
 	json_decref(o);
 	return 0;
+}
+
+/* --- handoffs ---------------------------------------------------------------------------- */
+
+/* The daemon's answer: rc, with its "why" line into why and its "id" into *id. */
+static int ho_call(struct vmfslock *c, json_t *req, uint32_t wait_ms, uint64_t *id, char *why,
+		   size_t whylen)
+{
+	json_t *resp = NULL;
+	const char *w = "";
+	json_int_t v = 0;
+	int rc = call_wait(c, req, &resp, wait_ms);
+
+	json_unpack(resp, "{s?s, s?I}", "why", &w, "id", &v);
+	if (why && whylen)
+		snprintf(why, whylen, "%s", w);
+	if (id && rc == 0)
+		*id = (uint64_t)v;
+	json_decref(resp);
+	return rc;
+}
+
+int vmfslock_ho_prepare(struct vmfslock *c, const char *to, const char *const *names,
+			size_t n, uint64_t *id, char *why, size_t whylen)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; arr && i < n; i++)
+		json_array_append_new(arr, json_string(names[i]));
+	return ho_call(c, json_pack("{s:s, s:s, s:o}", "op", "ho_prepare", "to", to, "paths",
+				    arr), 0, id, why, whylen);
+}
+
+int vmfslock_ho_commit(struct vmfslock *c, uint64_t id, char *why, size_t whylen)
+{
+	/* the daemon first waits up to 5 s for this host's writers to drain the files */
+	return ho_call(c, json_pack("{s:s, s:I}", "op", "ho_commit", "id", (json_int_t)id), 5000,
+		       NULL, why, whylen);
+}
+
+int vmfslock_ho_abort(struct vmfslock *c, uint64_t id, char *why, size_t whylen)
+{
+	return ho_call(c, json_pack("{s:s, s:I}", "op", "ho_abort", "id", (json_int_t)id), 0,
+		       NULL, why, whylen);
+}
+
+int vmfslock_ho_status(struct vmfslock *c, uint64_t id, json_t **result)
+{
+	json_t *resp = NULL;
+	int rc = call(c, json_pack("{s:s, s:I}", "op", "ho_status", "id", (json_int_t)id), &resp);
+
+	*result = NULL;
+	if (rc == 0) {
+		*result = json_incref(json_object_get(resp, "result"));
+		if (!*result)
+			rc = -EPROTO;
+	}
+	json_decref(resp);
+	return rc;
 }

@@ -768,7 +768,13 @@ static void on_reply(struct lk_agent *a, const struct lk_fx *f, uint64_t wall_ms
 	h = r.path ? hold_find(a, r.path) : NULL;
 	switch (r.kind) {
 	case R_ACQUIRE:
-		if (h && h->phase == H_ACQUIRING && f->rc < 0) {
+		if (h && h->phase == H_ACQUIRING && f->rc == -EBUSY && h->ho_id &&
+		    f->handoff_id == h->ho_id) {
+			/* A handoff to us was prepared before our acquire was delivered: the
+			 * file is on its way here (its entry is being written), not refused. */
+			hold_answer(a, h, -EBUSY, a->cfg.host, h->gen);
+			h->phase = H_HO_IN;
+		} else if (h && h->phase == H_ACQUIRING && f->rc < 0) {
 			hold_answer(a, h, f->rc, f->holder, f->holder_gen);
 			hold_del(a, h);
 		}

@@ -270,6 +270,10 @@ void lk_state_foreach(const struct lk_state *s, lk_lock_fn fn, void *arg);
 /* The holder entry of host h on path, or false. */
 bool lk_state_holds(const struct lk_state *s, const char *path, lk_host_t h,
 		    struct lk_lock_view *out);
+/* Every holder of path into out (LK_MAX_HOSTS entries); how many. */
+size_t lk_state_holders(const struct lk_state *s, const char *path, struct lk_lock_view *out);
+/* The incarnation of member h, or 0 when h is no member. */
+uint64_t lk_state_member_inc(const struct lk_state *s, lk_host_t h);
 /* The pending or in-doubt handoff path is part of, or 0. */
 uint64_t lk_state_handoff_of(const struct lk_state *s, const char *path);
 size_t lk_state_nlocks(const struct lk_state *s);

@@ -401,6 +401,18 @@ bool lk_state_holds(const struct lk_state *s, const char *path, lk_host_t h,
 	return true;
 }
 
+size_t lk_state_holders(const struct lk_state *s, const char *path, struct lk_lock_view *out)
+{
+	const struct lk_lock *l = lk_find(s, path, NULL);
+
+	return l ? lk_view(s, l, out) : 0;
+}
+
+uint64_t lk_state_member_inc(const struct lk_state *s, lk_host_t h)
+{
+	return h >= 1 && h <= LK_MAX_HOSTS && s->hosts[h].member ? s->hosts[h].inc : 0;
+}
+
 uint64_t lk_state_handoff_of(const struct lk_state *s, const char *path)
 {
 	const struct lk_lock *l = lk_find(s, path, NULL);

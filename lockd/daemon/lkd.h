@@ -122,6 +122,11 @@ void lkd_io_set_live(struct lkd_io *io, uint64_t inc, int64_t deadline);
 json_t *lkd_view_status(struct lkd *d);
 json_t *lkd_view_hosts(struct lkd *d);
 json_t *lkd_view_locks(struct lkd *d, const char *path);
+/* Handoff id as the replica knows it: state (pending, committed, aborted, unknown),
+ * source, destination, files and their holders. NULL on ENOMEM. */
+json_t *lkd_view_handoff(struct lkd *d, uint64_t id);
+/* The name host h goes by: its heartbeat's hostname, else corosync's node name. */
+const char *lkd_host_name(const struct lkd *d, lk_host_t h, char *buf, size_t len);
 /* Feeds a heartbeat scan result into the slot's observer. */
 void lkd_view_slot_seen(struct lkd *d, lk_host_t h, int io_rc, int rc,
 			const struct vol_heartbeat *hb);

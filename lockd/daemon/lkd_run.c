@@ -111,6 +111,8 @@ void lkd_run_actions(struct lkd *d)
 			lki_lease(d->ipc, deadline);
 		}
 	}
+	if (d->ipc)
+		lki_ho_check(d->ipc);
 	if (d->retry_waiters) {
 		d->retry_waiters = false;
 		lki_retry_waiters(d->ipc);

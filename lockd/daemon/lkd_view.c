@@ -50,7 +50,7 @@ static json_t *gen_json(struct lk_gen g)
 	return json_pack("[II]", (json_int_t)g.epoch, (json_int_t)g.counter);
 }
 
-static const char *host_name(const struct lkd *d, lk_host_t h, char *buf, size_t len)
+const char *lkd_host_name(const struct lkd *d, lk_host_t h, char *buf, size_t len)
 {
 	if (d->slots[h].rc == 0 && d->slots[h].hb.hostname[0])
 		return d->slots[h].hb.hostname;
@@ -73,7 +73,7 @@ json_t *lkd_view_status(struct lkd *d)
 	for (uint32_t i = 0; i < v.nmembers; i++)
 		json_array_append_new(members,
 				      json_pack("{s:I, s:s}", "host", (json_int_t)v.members[i],
-						"name", host_name(d, v.members[i], name, sizeof(name))));
+						"name", lkd_host_name(d, v.members[i], name, sizeof(name))));
 	vol_uuid_str(d->vol.super.geom.uuid, uuid);
 	lease = !d->agent ? "none" : lk_agent_fenced(d->agent) ? "fenced" :
 		l->valid && now < l->deadline ? "valid" : l->valid ? "expired" : "none";
@@ -155,7 +155,7 @@ json_t *lkd_view_hosts(struct lkd *d)
 					     (!s->rc && s->hb.state == VOL_HB_UNUSED)))
 			continue;
 		o = json_pack("{s:I, s:s, s:s, s:b}", "host", (json_int_t)h,
-			      "name", host_name(d, h, name, sizeof(name)),
+			      "name", lkd_host_name(d, h, name, sizeof(name)),
 			      "status", slot_status(s, member), "member", member);
 		if (!s->io_rc && !s->rc) {
 			json_object_set_new(o, "host_gen", json_integer((json_int_t)s->hb.host_gen));
@@ -198,7 +198,7 @@ static void lock_fn(void *arg, const char *path, const struct lk_lock_view *v, s
 	for (size_t i = 0; i < n; i++) {
 		json_array_append_new(holders, json_pack(
 			"{s:I, s:s, s:s, s:o, s:b, s:I}", "host", (json_int_t)v[i].host,
-			"name", host_name(q->d, v[i].host, name, sizeof(name)),
+			"name", lkd_host_name(q->d, v[i].host, name, sizeof(name)),
 			"mode", lk_mode_name(v[i].mode), "gen", gen_json(v[i].gen),
 			"orphan", v[i].orphan, "since_ms", (json_int_t)v[i].since_ms));
 	}
@@ -221,4 +221,44 @@ json_t *lkd_view_locks(struct lkd *d, const char *path)
 	if (d->agent && q.arr)
 		lk_state_foreach(lk_agent_state(d->agent), lock_fn, &q);
 	return q.arr;
+}
+
+static json_t *party(struct lkd *d, lk_host_t h, uint64_t inc)
+{
+	char name[VOL_NAME_MAX + 1];
+
+	return json_pack("{s:I, s:s, s:I}", "host", (json_int_t)h,
+			 "name", lkd_host_name(d, h, name, sizeof(name)),
+			 "incarnation", (json_int_t)inc);
+}
+
+json_t *lkd_view_handoff(struct lkd *d, uint64_t id)
+{
+	const struct lk_state *st = d->agent ? lk_agent_state(d->agent) : NULL;
+	const struct ho_rec *r = st ? lk_state_handoff_by_id(st, id) : NULL;
+	char name[VOL_NAME_MAX + 1];
+	json_t *files, *o;
+
+	if (!r)
+		return json_pack("{s:I, s:s, s:b}", "id", (json_int_t)id, "state", "unknown",
+				 "in_sync", st && lk_state_have(st) && !lk_state_syncing(st));
+	files = json_array();
+	for (uint32_t i = 0; i < r->nfiles; i++) {
+		struct lk_lock_view v[LK_MAX_HOSTS];
+		size_t n = lk_state_holders(st, r->files[i], v);
+		json_t *holders = json_array();
+
+		for (size_t k = 0; k < n; k++)
+			json_array_append_new(holders, json_pack(
+				"{s:I, s:s, s:s, s:o}", "host", (json_int_t)v[k].host,
+				"name", lkd_host_name(d, v[k].host, name, sizeof(name)),
+				"mode", lk_mode_name(v[k].mode), "gen", gen_json(v[k].gen)));
+		json_array_append_new(files, json_pack("{s:s, s:o}", "path", r->files[i],
+						       "holders", holders));
+	}
+	o = json_pack("{s:I, s:s, s:s, s:o, s:o, s:o}", "id", (json_int_t)id,
+		      "state", ho_status_word(r->state), "detail", ho_state_name(r->state),
+		      "source", party(d, r->src, r->src_inc),
+		      "destination", party(d, r->dst, r->dst_inc), "files", files);
+	return o;
 }

@@ -28,64 +28,10 @@
 
 #include "lockd/daemon/lkd.h"
 #include "lockd/ipc/lki.h"
+#include "lockd/ipc/lki_int.h"
 #include "lockd/ipc/lki_proto.h"
 
-#define VMFS_GROUP "vmfs"
-/* An acquire the agent has not answered after this long (it holds requests while the
- * cluster settles a departed host) is answered -EAGAIN once its wait is over. */
-#define AGENT_PATIENCE_MS 1000
-
-/* --- clients and holds ------------------------------------------------------------------- */
-
-struct chold {
-	char *path;
-	enum lk_mode mode;
-	uint32_t count;
-};
-
-struct client;
-
-/* A request in progress: an acquire (granted, refused, parked or asked of the agent)
- * or a break waiting for recovery to free the lock. */
-struct pending {
-	struct client *c; /* NULL once the client went away */
-	bool is_break;
-	int64_t seq;
-	char path[LK_PATH_MAX + 1];
-	enum lk_mode mode;
-	int64_t deadline;   /* monotonic ms: answer by then */
-	uint64_t agent_req; /* in flight with the agent, 0 when parked */
-	int64_t asked_at;   /* when agent_req was sent */
-	int last_rc;
-	json_t *last_info;  /* holder of the last -EBUSY */
-	struct pending *next;
-};
-
-struct client {
-	struct lki *s;
-	qb_ipcs_connection_t *conn;
-	uid_t uid;
-	gid_t gid;
-	pid_t pid;
-	bool may_write, events, busy;
-	bool dropped;       /* disconnect scheduled: its requests are ignored */
-	struct chold *holds;
-	size_t nholds, capholds;
-	struct client *next;
-};
-
-struct lki {
-	struct lkd *d;
-	qb_ipcs_service_t *svc;
-	struct client *clients;
-	struct pending *pending;
-	uint64_t next_req;
-	gid_t vmfs_gid;
-	bool have_vmfs_gid;
-	int64_t next_retry;
-};
-
-static struct chold *hold_find(struct client *c, const char *path)
+struct chold *lki_hold_find(struct client *c, const char *path)
 {
 	for (size_t i = 0; i < c->nholds; i++)
 		if (strcmp(c->holds[i].path, path) == 0)
@@ -93,7 +39,7 @@ static struct chold *hold_find(struct client *c, const char *path)
 	return NULL;
 }
 
-static int hold_add(struct client *c, const char *path, enum lk_mode mode)
+int lki_hold_add(struct client *c, const char *path, enum lk_mode mode)
 {
 	struct chold *h;
 
@@ -116,7 +62,7 @@ static int hold_add(struct client *c, const char *path, enum lk_mode mode)
 	return 0;
 }
 
-static void hold_del(struct client *c, struct chold *h)
+void lki_hold_del(struct client *c, struct chold *h)
 {
 	free(h->path);
 	*h = c->holds[--c->nholds];
@@ -134,7 +80,7 @@ static enum lk_mode local_conflict(struct lki *s, const struct client *me, const
 
 		if (c == me)
 			continue;
-		h = hold_find(c, path);
+		h = lki_hold_find(c, path);
 		if (h && !lk_mode_compatible(h->mode, mode))
 			return h->mode;
 	}
@@ -150,13 +96,13 @@ static void release_hold(struct lki *s, struct client *c, struct chold *h)
 {
 	if (s->d->agent)
 		lk_agent_release(s->d->agent, h->path, lkd_now(), lkd_wall());
-	hold_del(c, h);
+	lki_hold_del(c, h);
 	s->d->retry_waiters = true;
 }
 
 /* --- responses and events ------------------------------------------------------------------ */
 
-static void send_json(qb_ipcs_connection_t *conn, int32_t id, int rc, json_t *body, bool event)
+void lki_send_json(qb_ipcs_connection_t *conn, int32_t id, int rc, json_t *body, bool event)
 {
 	char *text = json_dumps(body, JSON_COMPACT);
 	size_t len = text ? strlen(text) : 0;
@@ -178,35 +124,52 @@ static void send_json(qb_ipcs_connection_t *conn, int32_t id, int rc, json_t *bo
 }
 
 /* Answers c's request seq with rc and the members of info (taken). */
-static void respond(struct client *c, int64_t seq, int rc, json_t *info)
+void lki_respond(struct client *c, int64_t seq, int rc, json_t *info)
 {
 	json_t *body = info ? info : json_object();
 
 	json_object_set_new(body, "seq", json_integer(seq));
 	if (c) {
-		send_json(c->conn, LKI_RESPONSE, rc, body, false);
+		lki_send_json(c->conn, LKI_RESPONSE, rc, body, false);
 		c->busy = false;
 	}
 	json_decref(body);
 }
 
-static void broadcast_event(struct lki *s, json_t *ev, const char *path)
+static void broadcast_event(struct lki *s, json_t *ev)
 {
 	for (struct client *c = s->clients; c; c = c->next)
-		if (c->events && (!path || hold_find(c, path)))
-			send_json(c->conn, LKI_EVENT, 0, ev, true);
+		if (c->events)
+			lki_send_json(c->conn, LKI_EVENT, 0, ev, true);
+	json_decref(ev);
+}
+
+/* A process may hold locks on some connections and read events on another (vmfsd). */
+static bool pid_holds(struct lki *s, pid_t pid, const char *path)
+{
+	for (struct client *c = s->clients; c; c = c->next)
+		if (c->pid == pid && lki_hold_find(c, path))
+			return true;
+	return false;
+}
+
+void lki_path_event(struct lki *s, json_t *ev, const char *path)
+{
+	for (struct client *c = s->clients; c; c = c->next)
+		if (c->events && pid_holds(s, c->pid, path))
+			lki_send_json(c->conn, LKI_EVENT, 0, ev, true);
 	json_decref(ev);
 }
 
 /* --- requests -------------------------------------------------------------------------------- */
 
-static json_t *gen_json(struct lk_gen g)
+json_t *lki_gen_json(struct lk_gen g)
 {
 	return json_pack("[II]", (json_int_t)g.epoch, (json_int_t)g.counter);
 }
 
 /* A lock name: relative, normalised, printable, at most LK_PATH_MAX bytes. */
-static const char *path_problem(const char *p)
+const char *lki_path_problem(const char *p)
 {
 	size_t len = strlen(p);
 
@@ -240,7 +203,7 @@ static void holder_info(struct lki *s, json_t *info, lk_host_t h, enum lk_mode m
 	json_object_set_new(info, "holder", json_integer(h));
 	if (mode != LK_MODE_NONE) /* none: the holder of a name above or below (lk_apply.c) */
 		json_object_set_new(info, "holder_mode", json_string(lk_mode_name(mode)));
-	json_object_set_new(info, "holder_gen", gen_json(gen));
+	json_object_set_new(info, "holder_gen", lki_gen_json(gen));
 	if (sl && sl->rc == 0 && sl->hb.hostname[0])
 		json_object_set_new(info, "holder_name", json_string(sl->hb.hostname));
 }
@@ -259,7 +222,7 @@ static void try_acquire(struct lki *s, struct pending *p)
 {
 	struct client *c = p->c;
 	enum lk_mode other = local_conflict(s, c, p->path, p->mode);
-	struct chold *mine = hold_find(c, p->path);
+	struct chold *mine = lki_hold_find(c, p->path);
 	enum lk_mode mode;
 	struct lk_gen gen;
 
@@ -275,6 +238,13 @@ static void try_acquire(struct lki *s, struct pending *p)
 		p->last_rc = -EBUSY;
 		return;
 	}
+	if (mine && mine->incoming) {
+		mine->count++;
+		p->last_rc = -EINPROGRESS;
+		json_decref(p->last_info);
+		p->last_info = json_pack("{s:I}", "handoff", (json_int_t)mine->incoming);
+		return;
+	}
 	if (mine) {
 		if (mine->mode != p->mode) {
 			p->last_rc = -EINVAL;
@@ -284,7 +254,7 @@ static void try_acquire(struct lki *s, struct pending *p)
 			mine->count++;
 			p->last_rc = 0;
 			json_decref(p->last_info);
-			p->last_info = json_pack("{s:o}", "gen", gen_json(gen));
+			p->last_info = json_pack("{s:o}", "gen", lki_gen_json(gen));
 			return;
 		}
 	}
@@ -308,7 +278,7 @@ static void pending_answer(struct lki *s, struct pending *p)
 	json_t *info = p->last_info;
 
 	p->last_info = NULL;
-	respond(p->c, p->seq, p->last_rc, info);
+	lki_respond(p->c, p->seq, p->last_rc, info);
 	pending_unlink(s, p);
 }
 
@@ -333,21 +303,22 @@ static int op_acquire(struct lki *s, struct client *c, int64_t seq, json_t *req)
 	struct pending *p;
 	const char *why;
 	enum lk_mode m;
+	int incoming = 0;
 
-	if (json_unpack(req, "{s:s, s:s, s?I}", "path", &path, "mode", &mode, "wait_ms",
-			&wait_ms) < 0 || wait_ms < 0 || wait_ms > 86400000)
+	if (json_unpack(req, "{s:s, s:s, s?I, s?b}", "path", &path, "mode", &mode, "wait_ms",
+			&wait_ms, "incoming", &incoming) < 0 || wait_ms < 0 || wait_ms > 86400000)
 		return -EPROTO;
 	m = lk_mode_parse(mode);
-	why = path_problem(path);
+	why = lki_path_problem(path);
 	if (m == LK_MODE_NONE || why) {
-		respond(c, seq, -EINVAL, json_pack("{s:s}", "why", why ? why : "unknown mode"));
+		lki_respond(c, seq, -EINVAL, json_pack("{s:s}", "why", why ? why : "unknown mode"));
 		return 0;
 	}
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
-	*p = (struct pending){ .c = c, .seq = seq, .mode = m, .deadline = lkd_now() + wait_ms,
-			       .next = s->pending };
+	*p = (struct pending){ .c = c, .seq = seq, .mode = m, .incoming = incoming,
+			       .deadline = lkd_now() + wait_ms, .next = s->pending };
 	snprintf(p->path, sizeof(p->path), "%s", path);
 	s->pending = p;
 	c->busy = true;
@@ -364,16 +335,16 @@ static int op_release(struct lki *s, struct client *c, int64_t seq, json_t *req)
 
 	if (json_unpack(req, "{s:s}", "path", &path) < 0)
 		return -EPROTO;
-	h = hold_find(c, path);
+	h = lki_hold_find(c, path);
 	if (!h) {
-		respond(c, seq, -ENOENT, NULL);
+		lki_respond(c, seq, -ENOENT, NULL);
 		return 0;
 	}
 	if (--h->count == 0) {
 		release_hold(s, c, h);
 		lkd_run_actions(s->d);
 	}
-	respond(c, seq, 0, NULL);
+	lki_respond(c, seq, 0, NULL);
 	return 0;
 }
 
@@ -432,18 +403,18 @@ static int op_break(struct lki *s, struct client *c, int64_t seq, json_t *req)
 
 	if (json_unpack(req, "{s:s}", "path", &path) < 0)
 		return -EPROTO;
-	if (path_problem(path)) {
-		respond(c, seq, -EINVAL, json_pack("{s:s}", "why", path_problem(path)));
+	if (lki_path_problem(path)) {
+		lki_respond(c, seq, -EINVAL, json_pack("{s:s}", "why", lki_path_problem(path)));
 		return 0;
 	}
 	if (!s->d->agent) {
-		respond(c, seq, -ENOLINK, json_pack("{s:s}", "why", "this host is between "
+		lki_respond(c, seq, -ENOLINK, json_pack("{s:s}", "why", "this host is between "
 						    "incarnations (fenced or not connected to corosync)"));
 		return 0;
 	}
 	rc = break_check(s, path, why, sizeof(why));
 	if (rc != -EINPROGRESS) {
-		respond(c, seq, rc, rc ? json_pack("{s:s}", "why", why) : NULL);
+		lki_respond(c, seq, rc, rc ? json_pack("{s:s}", "why", why) : NULL);
 		return 0;
 	}
 	p = calloc(1, sizeof(*p));
@@ -467,7 +438,7 @@ static int op_view(struct lki *s, struct client *c, int64_t seq, json_t *req, ch
 		return -EPROTO;
 	v = which == 's' ? lkd_view_status(s->d) : which == 'h' ? lkd_view_hosts(s->d) :
 							     lkd_view_locks(s->d, path);
-	respond(c, seq, v ? 0 : -ENOMEM, v ? json_pack("{s:o}", "result", v) : NULL);
+	lki_respond(c, seq, v ? 0 : -ENOMEM, v ? json_pack("{s:o}", "result", v) : NULL);
 	return 0;
 }
 
@@ -491,12 +462,16 @@ static int op_events(struct lki *s, struct client *c, int64_t seq, json_t *req)
 	const struct lk_lease *l = s->d->agent ? lk_agent_lease(s->d->agent) : NULL;
 	json_t *ev;
 
-	(void)req;
+	int drain = 0;
+
+	if (json_unpack(req, "{s?b}", "drain", &drain) < 0)
+		return -EPROTO;
 	c->events = true;
-	respond(c, seq, 0, NULL);
+	c->drains = drain;
+	lki_respond(c, seq, 0, NULL);
 	ev = json_pack("{s:s, s:I}", "event", "lease", "valid_until_ms",
 		       (json_int_t)(l && l->valid ? l->deadline : 0));
-	send_json(c->conn, LKI_EVENT, 0, ev, true);
+	lki_send_json(c->conn, LKI_EVENT, 0, ev, true);
 	json_decref(ev);
 	return 0;
 }
@@ -513,6 +488,11 @@ static const struct op {
 	{ .name = "hosts", .write = false, .fn = op_hosts },
 	{ .name = "locks", .write = false, .fn = op_locks },
 	{ .name = "events", .write = false, .fn = op_events },
+	{ .name = "ho_prepare", .write = true, .fn = lki_op_ho_prepare },
+	{ .name = "ho_commit", .write = true, .fn = lki_op_ho_commit },
+	{ .name = "ho_abort", .write = true, .fn = lki_op_ho_abort },
+	{ .name = "ho_status", .write = false, .fn = lki_op_ho_status },
+	{ .name = "drained", .write = true, .fn = lki_op_drained },
 	{ .name = NULL },
 };
 
@@ -584,7 +564,7 @@ static int32_t msg_process(qb_ipcs_connection_t *conn, void *data, size_t size)
 	if (op->write && !c->may_write) {
 		qb_log(LOG_NOTICE, "client pid %d (uid %u) may not %s: needs root or group %s",
 		       (int)c->pid, (unsigned)c->uid, name, VMFS_GROUP);
-		respond(c, seq, -EPERM, NULL);
+		lki_respond(c, seq, -EPERM, NULL);
 		json_decref(req);
 		return 0;
 	}
@@ -592,17 +572,28 @@ static int32_t msg_process(qb_ipcs_connection_t *conn, void *data, size_t size)
 	if (rc == -EPROTO)
 		drop(c, "request fields missing or of the wrong type");
 	else if (rc < 0)
-		respond(c, seq, rc, NULL);
+		lki_respond(c, seq, rc, NULL);
 	json_decref(req);
 	return 0;
 }
 
 /* --- waiting acquires and agent callbacks ------------------------------------------------- */
 
+/* Is handoff id a pending one to this host? */
+static bool incoming_here(struct lki *s, uint64_t id)
+{
+	const struct ho_rec *r = lk_state_handoff_by_id(lk_agent_state(s->d->agent), id);
+
+	return r && r->dst == s->d->host && r->dst_inc == s->d->inc &&
+	       (r->state == HO_PENDING || r->state == HO_COMMITTED);
+}
+
 void lki_reply(struct lki *s, const struct lk_act *x)
 {
 	struct pending *p;
 
+	if (lki_ho_reply(s, x))
+		return;
 	for (p = s->pending; p && (p->is_break || p->agent_req != x->req); p = p->next)
 		;
 	if (!p)
@@ -615,14 +606,22 @@ void lki_reply(struct lki *s, const struct lk_act *x)
 		if (!p->c) {
 			/* the client went away meanwhile: give the lock back */
 			lk_agent_release(s->d->agent, p->path, lkd_now(), lkd_wall());
-		} else if (hold_find(p->c, p->path)) {
-			hold_find(p->c, p->path)->count++;
+		} else if (lki_hold_find(p->c, p->path)) {
+			lki_hold_find(p->c, p->path)->count++;
 			lk_agent_release(s->d->agent, p->path, lkd_now(), lkd_wall());
-		} else if (hold_add(p->c, p->path, p->mode) < 0) {
+		} else if (lki_hold_add(p->c, p->path, p->mode) < 0) {
 			lk_agent_release(s->d->agent, p->path, lkd_now(), lkd_wall());
 			p->last_rc = -ENOMEM;
 		}
-		p->last_info = json_pack("{s:o}", "gen", gen_json(x->gen));
+		p->last_info = json_pack("{s:o}", "gen", lki_gen_json(x->gen));
+		lki_ho_claimed(s, p->path);
+	} else if (x->rc == -EBUSY && x->handoff_id && x->holder == s->d->host && p->c &&
+		   p->incoming && incoming_here(s, x->handoff_id)) {
+		/* on its way here: the client may open it, its writes wait for the commit */
+		p->last_rc = lki_ho_incoming(p->c, p->path, p->mode, x->handoff_id);
+		if (p->last_rc == 0)
+			p->last_rc = -EINPROGRESS;
+		p->last_info = json_pack("{s:I}", "handoff", (json_int_t)x->handoff_id);
 	} else if (x->rc == -EBUSY) {
 		p->last_info = json_object();
 		holder_info(s, p->last_info, x->holder, LK_MODE_NONE, x->gen);
@@ -632,7 +631,7 @@ void lki_reply(struct lki *s, const struct lk_act *x)
 			if (lk_state_holds(lk_agent_state(s->d->agent), p->path, x->holder, &v)) {
 				json_object_set_new(p->last_info, "holder_mode",
 						    json_string(lk_mode_name(v.mode)));
-				json_object_set_new(p->last_info, "holder_gen", gen_json(v.gen));
+				json_object_set_new(p->last_info, "holder_gen", lki_gen_json(v.gen));
 			}
 		}
 	}
@@ -677,11 +676,12 @@ void lki_tick(struct lki *s, int64_t now)
 			   now >= p->asked_at + AGENT_PATIENCE_MS) {
 			/* the agent keeps the request (a departed host is being settled): the
 			 * client hears -EAGAIN now; a late grant is given back (no client) */
-			respond(p->c, p->seq, -EAGAIN, json_pack("{s:s}", "why", "the cluster is "
+			lki_respond(p->c, p->seq, -EAGAIN, json_pack("{s:s}", "why", "the cluster is "
 				"settling a departed host; try again"));
 			p->c = NULL;
 		}
 	}
+	lki_ho_tick(s, now);
 	if (now >= s->next_retry) {
 		s->next_retry = now + 500; /* a freed lock is seen at once; this is the backstop */
 		lki_retry_waiters(s);
@@ -692,38 +692,40 @@ void lki_revoke(struct lki *s, const char *path)
 {
 	struct chold *h;
 
-	broadcast_event(s, json_pack("{s:s, s:s}", "event", "revoked", "path", path), path);
+	lki_path_event(s, json_pack("{s:s, s:s}", "event", "revoked", "path", path), path);
 	/* the agent let its hold go: ours go too (without releasing what is no more), so a
 	 * later acquire of the path asks the cluster again */
 	for (struct client *c = s->clients; c; c = c->next)
-		if ((h = hold_find(c, path)))
-			hold_del(c, h);
+		if ((h = lki_hold_find(c, path)))
+			lki_hold_del(c, h);
+	lki_ho_forget(s, path);
 }
 
 void lki_lease(struct lki *s, int64_t deadline)
 {
 	if (s)
 		broadcast_event(s, json_pack("{s:s, s:I}", "event", "lease", "valid_until_ms",
-					     (json_int_t)deadline), NULL);
+					     (json_int_t)deadline));
 }
 
 void lki_fenced(struct lki *s, const char *why)
 {
-	broadcast_event(s, json_pack("{s:s, s:s}", "event", "fenced", "why", why), NULL);
+	broadcast_event(s, json_pack("{s:s, s:s}", "event", "fenced", "why", why));
 	for (struct client *c = s->clients; c; c = c->next)
 		while (c->nholds)
-			hold_del(c, &c->holds[0]);
+			lki_hold_del(c, &c->holds[0]);
 	for (struct pending *p = s->pending; p; p = p->next)
 		if (p->agent_req) {
 			p->agent_req = 0;
 			p->last_rc = -ENOLINK;
 		}
+	lki_ho_fenced(s);
 }
 
 void lki_stopping(struct lki *s, const char *why)
 {
 	/* told first, then released: the event says their handles must fail from now on */
-	broadcast_event(s, json_pack("{s:s, s:s}", "event", "fenced", "why", why), NULL);
+	broadcast_event(s, json_pack("{s:s, s:s}", "event", "fenced", "why", why));
 	lki_release_all(s);
 }
 
@@ -796,6 +798,7 @@ static int32_t conn_closed(qb_ipcs_connection_t *conn)
 	if (!c)
 		return 0;
 	s = c->s;
+	lki_ho_client_gone(s, c);
 	while (c->nholds)
 		release_hold(s, c, &c->holds[0]);
 	for (struct pending *p = s->pending, *next; p; p = next) {
@@ -908,6 +911,7 @@ void lki_stop(struct lki *s)
 	if (!s)
 		return;
 	qb_ipcs_destroy(s->svc);
+	lki_ho_stop(s);
 	while ((p = s->pending)) {
 		s->pending = p->next;
 		json_decref(p->last_info);

@@ -34,6 +34,8 @@ void lki_fenced(struct lki *s, const char *why);
 void lki_lease(struct lki *s, int64_t deadline);
 /* Something was freed: waiting acquires ask again. */
 void lki_retry_waiters(struct lki *s);
+/* After the agent's actions: files arriving by handoff committed or aborted. */
+void lki_ho_check(struct lki *s);
 /* Periodic: expired waits answered, slow retries. */
 void lki_tick(struct lki *s, int64_t now);
 /* Shutdown: every client hold released through the agent. */

@@ -14,6 +14,13 @@
  *             "fenced"  { "why" }           every lock of this host is gone
  *             "revoked" { "path" }          this lock was taken away
  *             "lease"   { "valid_until_ms" } CLOCK_MONOTONIC ms; 0: no lease
+ *           with "events" { drain: true } also (handoffs, lki_ho.c):
+ *             "drain"     { id, path }       stop writing path, finish and flush what is
+ *                                            in flight, then op "drained" { id, path }
+ *             "resume"    { id, path }       that commit did not happen: writes go on
+ *             "committed" { id, path, gen }  an incoming path is this connection's now
+ *           "revoked" and the handoff events go to every subscribed connection of a
+ *           process that holds the path on any of its connections.
  *
  * Ops (W = needs root or group vmfs; the rest anyone may ask):
  *   acquire W { path, mode: "ex"|"sh"|"mw", wait_ms }  -> { gen: [epoch, counter] }
@@ -22,7 +29,15 @@
  *             -ENOTCONN no quorum; -EAGAIN cluster not ready (after wait_ms)
  *   release W { path }            -ENOENT when this connection does not hold it
  *   break   W { path }            -EBUSY while the holder's lease lives
- *   status, hosts, locks { path? }, events
+ *             with "incoming": true, -EINPROGRESS { handoff } for a file on its way here
+ *             by a prepared handoff: held as incoming until "committed" or "revoked"
+ *   status, hosts, locks { path? }, events { drain? }
+ *   ho_prepare W { to: node id or name, paths: [...] }  -> { id, files }; -ENXIO no such
+ *             host, -EHOSTUNREACH not a live member, -ENOENT not held here, -EUSERS held
+ *             by another host too or in a handoff, -EINVAL; every refusal with { why }
+ *   ho_commit W { id }   drains this host's writers, then commits; answered once durable
+ *   ho_abort  W { id }   ho_status { id } -> { result: lkd_view_handoff }
+ *   drained   W { id, path }
  * A malformed or oversized request ends that connection (logged); nothing else changes.
  * libqb delivers the number of bytes the header's size field gives: bytes sent beyond
  * it are never read, and a size larger than what was sent makes the JSON invalid.

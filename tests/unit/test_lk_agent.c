@@ -1174,6 +1174,48 @@ static void test_lk_agent_commit_in_flight_not_used_after_refused_rename(void **
 	expect_reply(c, 1, 4, 0);
 }
 
+/*
+ * The destination opens a file of a handoff before the prepare reached it: its acquire is
+ * delivered after the prepare and refused, but the file is on its way there, so the hold
+ * waits for the commit (the client hears -EBUSY naming the handoff and this host), and the
+ * commit makes it the destination's with one reference.
+ */
+static void test_lk_agent_destination_acquire_after_prepare_waits_for_commit(void **st)
+{
+	struct cl *c = *st;
+	const char *files[1] = { "vm1/a.img" };
+	struct rec *r;
+	uint64_t id;
+
+	at(c, T0 + 100);
+	hold(c, 1, 1, "vm1/a.img", LK_MODE_EX);
+	lk_agent_ho_prepare(c->a[1], 2, 2, files, 1, c->now, wall(c));
+	lk_agent_acquire(c->a[2], 7, "vm1/a.img", LK_MODE_EX, c->now, wall(c));
+	pump(c); /* the prepare first, then host 2's acquire */
+	id = reply_of(c, 1, 2)->x->handoff_id;
+	assert_true(id != 0);
+	r = reply_of(c, 2, 7);
+	assert_non_null(r);
+	assert_int_equal(r->x->rc, -EBUSY);
+	assert_int_equal(r->x->handoff_id, id);
+	assert_int_equal(r->x->holder, 2);
+	tables_done(c, 1, 0);
+	tables_done(c, 2, 0);
+	assert_false(using(c, 2, "vm1/a.img"));
+
+	at(c, T0 + 200);
+	lk_agent_ho_commit(c->a[1], 3, id, c->now, wall(c));
+	pump(c);
+	tables_done(c, 2, 0);
+	pump(c);
+	expect_reply(c, 1, 3, 0);
+	assert_true(using(c, 2, "vm1/a.img"));
+	/* the handoff's reference: one release lets it go */
+	lk_agent_release(c->a[2], "vm1/a.img", c->now, wall(c));
+	pump(c);
+	assert_false(using(c, 2, "vm1/a.img"));
+}
+
 /* --- coordinator watch ---------------------------------------------------------------- */
 
 #define DEPART (T0 + 1000) /* host 2 leaves; host 1 (coordinator) stays, quorate */
@@ -1763,6 +1805,7 @@ int main(void)
 		T_TWO(test_lk_agent_rename_refused_gives_old_name_back),
 		T_TWO(test_lk_agent_commit_in_flight_not_used_after_refused_rename),
 		T_TWO(test_lk_agent_no_revival_in_a_pending_handoff),
+		T_TWO(test_lk_agent_destination_acquire_after_prepare_waits_for_commit),
 		/* coordinator watch */
 		T_TWO(test_lk_agent_coordinator_fences_expired_host),
 		T_TWO(test_lk_agent_coordinator_failed_fence_no_recovered),
