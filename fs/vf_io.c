@@ -206,7 +206,7 @@ static void set_caching(struct fuse_file_info *fi, const struct vf_fh *fh)
 	 * handle (QEMU's cache=none) bypasses it anyway; as direct_io its writes also skip
 	 * the kernel's buffered-write path, which asks for security.capability (a GETXATTR
 	 * round trip) under the inode lock before every write, serialising them. */
-	fi->direct_io = fh->lk == NULL || fh->direct;
+	fi->direct_io = fh->lk == NULL || fh->direct || vf_lk_incoming(fh->lk);
 	fi->keep_cache = 0;
 }
 
@@ -428,7 +428,7 @@ static ssize_t write_admitted(struct vf *v, struct vf_fh *fh, const void *buf, s
 			break;
 		done += (size_t)n;
 	}
-	vf_lk_done(v->locks);
+	vf_lk_done(v->locks, fh->lk);
 	return done ? (ssize_t)done : n;
 }
 
@@ -489,7 +489,7 @@ int vf_io_truncate(struct vf *v, struct vf_fh *fh, off_t size)
 	if (rc)
 		return rc;
 	rc = ftruncate(fh->fd, size) < 0 ? -errno : 0;
-	vf_lk_done(v->locks);
+	vf_lk_done(v->locks, fh->lk);
 	return rc;
 }
 
@@ -530,7 +530,7 @@ void vf_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_
 	rc = vf_lk_admit(v->locks, fh->lk);
 	if (rc == 0) {
 		rc = (datasync ? fdatasync(fh->fd) : fsync(fh->fd)) < 0 ? -errno : 0;
-		vf_lk_done(v->locks);
+		vf_lk_done(v->locks, fh->lk);
 	}
 	fuse_reply_err(req, -rc);
 }
@@ -550,7 +550,7 @@ void vf_op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t 
 	rc = vf_lk_admit(v->locks, fh->lk);
 	if (rc == 0) {
 		rc = fallocate(fh->fd, mode, off, len) < 0 ? -errno : 0;
-		vf_lk_done(v->locks);
+		vf_lk_done(v->locks, fh->lk);
 	}
 	fuse_reply_err(req, -rc);
 }
@@ -581,7 +581,7 @@ void vf_op_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 	}
 	n = copy_file_range(in->fd, &off_in, out->fd, &off_out, len, (unsigned)flags);
 	rc = n < 0 ? -errno : 0;
-	vf_lk_done(v->locks);
+	vf_lk_done(v->locks, out->lk);
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else

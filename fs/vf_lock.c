@@ -34,50 +34,9 @@
 #include <qb/qbmap.h>
 
 #include "fs/vf_lock.h"
+#include "fs/vf_lock_int.h"
 
-#define NSLOTS 4
-#define RETRY_AGAIN_MS 3000  /* how long an open waits for a cluster that is synchronising */
-#define RECONNECT_MS 1000
-#define LOCAL_WAIT_MS 1000    /* how long an open waits for this host's other-mode lock to go */
-
-struct slot {
-	pthread_mutex_t mu;   /* guards c and gen; held across a request */
-	struct vmfslock *c;   /* NULL: not connected */
-	uint64_t gen;         /* L->gen when c was opened */
-};
-
-struct vf_lk {
-	char *name;
-	pthread_mutex_t mu;        /* serialises take/put of this name */
-	unsigned users;            /* map_mu: threads and handles referring to it */
-	bool in_map;               /* map_mu */
-	struct vf_lk *prev, *next; /* map_mu: L->recs, the records in the map */
-	enum vmfslock_mode mode;   /* mu: 0 = not held */
-	struct vmfslock_gen gen;   /* mu */
-	unsigned refs;             /* mu: handles (and changes in progress) using the hold */
-	unsigned slot;
-	uint64_t slot_gen;         /* mu: the connection generation the hold lives on */
-	atomic_bool fenced;
-};
-
-struct vf_locks {
-	char *config;
-	int64_t io_timeout_ms;
-	pthread_mutex_t map_mu;
-	qb_map_t *map;                /* map_mu: name -> struct vf_lk */
-	struct vf_lk *recs;           /* map_mu: the same records, in a list */
-	struct slot slots[NSLOTS];
-	atomic_uint_fast64_t gen;     /* bumped at every (re)connect and reset */
-	atomic_int inflight;          /* admitted write-like syscalls not yet done */
-	atomic_llong valid_until;     /* lease deadline, CLOCK_MONOTONIC ms; 0 = none */
-	atomic_bool reset;            /* a connection failed: fence and reconnect */
-	atomic_bool stop;
-	atomic_bool lapse_logged;
-	pthread_t thread;
-	struct vmfslock *ev;          /* the thread's own */
-};
-
-static int64_t mono_ms(void)
+int64_t vf_mono_ms(void)
 {
 	struct timespec ts;
 
@@ -152,7 +111,7 @@ static void rec_free(struct vf_lk *r)
 }
 
 /* Drops a user; the last one of a record that holds nothing (or is fenced) frees it. */
-static void rec_put(struct vf_locks *L, struct vf_lk *r)
+void vf_rec_put(struct vf_locks *L, struct vf_lk *r)
 {
 	bool gone;
 
@@ -188,6 +147,7 @@ static void fence_all(struct vf_locks *L, const char *why)
 		fence_locked(L, r); /* freed by its last put (fence_name) */
 	}
 	pthread_mutex_unlock(&L->map_mu);
+	vf_ho_wake(L);
 	if (n)
 		qb_log(LOG_ERR, "fencing %u lock(s): %s; their handles fail with EIO from now on",
 		       n, why);
@@ -195,7 +155,7 @@ static void fence_all(struct vf_locks *L, const char *why)
 
 /* A record in the map always has a user (a handle, or a thread taking it), so the last
  * put frees a fenced one. */
-static void fence_name(struct vf_locks *L, const char *name, const char *why)
+void vf_fence_name(struct vf_locks *L, const char *name, const char *why)
 {
 	struct vf_lk *r;
 
@@ -204,12 +164,13 @@ static void fence_name(struct vf_locks *L, const char *name, const char *why)
 	if (r)
 		fence_locked(L, r);
 	pthread_mutex_unlock(&L->map_mu);
+	vf_ho_wake(L);
 	if (r)
 		qb_log(LOG_ERR, "%s: lock %s: its handles fail with EIO from now on", name, why);
 }
 
 /* A connection failed: the thread fences every lock and reconnects. */
-static void want_reset(struct vf_locks *L)
+void vf_want_reset(struct vf_locks *L)
 {
 	atomic_store(&L->reset, true);
 }
@@ -253,7 +214,7 @@ static int acquire(struct vf_locks *L, struct vf_lk *r, enum vmfslock_mode mode,
 		   size_t wholen)
 {
 	struct slot *s = &L->slots[r->slot];
-	int64_t give_up = mono_ms() + RETRY_AGAIN_MS;
+	int64_t give_up = vf_mono_ms() + RETRY_AGAIN_MS;
 	struct vmfslock_holder h = { 0 };
 	int rc;
 
@@ -264,22 +225,32 @@ static int acquire(struct vf_locks *L, struct vf_lk *r, enum vmfslock_mode mode,
 			snprintf(who, wholen, "vmfs-lockd is not running or not reachable");
 			return -ENOLCK;
 		}
-		rc = vmfslock_acquire(s->c, r->name, mode, 0, &r->gen, &h);
+		/* a writer takes a file arriving by handoff (vf_handoff.c) */
+		rc = vmfslock_acquire_flags(s->c, r->name, mode, 0,
+					    mode == VMFSLOCK_SH ? 0 : VMFSLOCK_F_INCOMING, &r->gen,
+					    &h, NULL, 0);
 		r->slot_gen = s->gen;
-		if (rc == 0 && s->gen != atomic_load(&L->gen))
+		if ((rc == 0 || rc == -EINPROGRESS) && s->gen != atomic_load(&L->gen))
 			atomic_store(&r->fenced, true); /* the connection is being reset */
 		pthread_mutex_unlock(&s->mu);
-		if (rc != -EAGAIN || mono_ms() >= give_up)
+		if (rc != -EAGAIN || vf_mono_ms() >= give_up)
 			break;
 		usleep(50 * 1000);
 	}
 	switch (rc) {
+	case -EINPROGRESS:
 	case 0:
 		if (atomic_load(&r->fenced)) {
 			snprintf(who, wholen, "this host was fenced while the lock was granted");
 			return -ENOLCK;
 		}
 		r->mode = mode;
+		if (rc == -EINPROGRESS) {
+			atomic_store(&r->ho_id, h.handoff);
+			atomic_store(&r->incoming, true);
+			qb_log(LOG_NOTICE, "%s: arriving by handoff %" PRIu64 ": open for writing, "
+			       "its writes wait for the commit", r->name, h.handoff);
+		}
 		return 0;
 	case -EBUSY:
 		busy_phrase(&h, who, wholen);
@@ -295,7 +266,7 @@ static int acquire(struct vf_locks *L, struct vf_lk *r, enum vmfslock_mode mode,
 		return -ENOLCK;
 	case -ETIMEDOUT:
 	case -ECONNRESET:
-		want_reset(L);
+		vf_want_reset(L);
 		snprintf(who, wholen, "vmfs-lockd did not answer (%s)", strerror(-rc));
 		return -ENOLCK;
 	case -EINVAL:
@@ -329,7 +300,7 @@ int vf_lk_take(struct vf_locks *L, const char *name, enum vf_want want, struct v
 		if (atomic_load(&r->fenced)) {
 			/* fenced between rec_get and here: a new record replaces it */
 			pthread_mutex_unlock(&r->mu);
-			rec_put(L, r);
+			vf_rec_put(L, r);
 			if (++fenced < 8)
 				continue;
 			snprintf(who, wholen, "its lock was fenced repeatedly");
@@ -349,14 +320,14 @@ int vf_lk_take(struct vf_locks *L, const char *name, enum vf_want want, struct v
 			r->refs++;
 		pthread_mutex_unlock(&r->mu);
 		if (rc) {
-			rec_put(L, r);
+			vf_rec_put(L, r);
 			/* This host's own other mode: a close(2) returns before the kernel sends
 			 * FUSE's RELEASE, so a program that closes and reopens finds its old lock
 			 * still held for a moment. Wait for it to go, a while. */
 			if (rc == -EBUSY && local &&
-			    (local_until == 0 || mono_ms() < local_until)) {
+			    (local_until == 0 || vf_mono_ms() < local_until)) {
 				if (!local_until)
-					local_until = mono_ms() + LOCAL_WAIT_MS;
+					local_until = vf_mono_ms() + LOCAL_WAIT_MS;
 				usleep(5 * 1000);
 				continue;
 			}
@@ -380,13 +351,13 @@ void vf_lk_put(struct vf_locks *L, struct vf_lk *r)
 			rc = vmfslock_release(s->c, r->name);
 		pthread_mutex_unlock(&s->mu);
 		if (rc == -ETIMEDOUT || rc == -ECONNRESET || rc == -ENOTCONN)
-			want_reset(L);
+			vf_want_reset(L);
 		else if (rc && rc != -ENOENT)
 			qb_log(LOG_WARNING, "%s: release: %s", r->name, strerror(-rc));
 		r->mode = 0;
 	}
 	pthread_mutex_unlock(&r->mu);
-	rec_put(L, r);
+	vf_rec_put(L, r);
 }
 
 bool vf_lk_held_here(struct vf_locks *L, const char *name)
@@ -404,7 +375,7 @@ bool vf_lk_held_here(struct vf_locks *L, const char *name)
 	pthread_mutex_lock(&r->mu);
 	held = r->mode != 0;
 	pthread_mutex_unlock(&r->mu);
-	rec_put(L, r);
+	vf_rec_put(L, r);
 	return held;
 }
 
@@ -424,28 +395,45 @@ int vf_lk_admit(struct vf_locks *L, struct vf_lk *r)
 {
 	int64_t until, now;
 
-	atomic_fetch_add(&L->inflight, 1);
-	if (atomic_load(&r->fenced))
-		goto refuse;
+	for (;;) {
+		atomic_fetch_add(&L->inflight, 1);
+		atomic_fetch_add(&r->inflight, 1);
+		if (atomic_load(&r->fenced))
+			goto refuse;
+		/* counted before the flags are read: a drain that sets one then waits for
+		 * r->inflight sees this write, or this write sees the flag */
+		if (!atomic_load(&r->draining) && !atomic_load(&r->incoming))
+			break;
+		vf_lk_done(L, r);
+		if (vf_ho_wait(L, r) < 0)
+			return -EIO;
+	}
 	until = atomic_load(&L->valid_until);
-	now = mono_ms();
+	now = vf_mono_ms();
 	if (now + L->io_timeout_ms >= until) {
 		if (!atomic_exchange(&L->lapse_logged, true))
 			qb_log(LOG_CRIT, "the lease of this host ends in %" PRId64 " ms, less than "
 			       "io_timeout (%" PRId64 " ms): no write may start; fencing every lock",
 			       until - now, L->io_timeout_ms);
-		want_reset(L);
+		vf_want_reset(L);
 		goto refuse;
 	}
 	return 0;
 refuse:
-	atomic_fetch_sub(&L->inflight, 1);
+	vf_lk_done(L, r);
 	return -EIO;
 }
 
-void vf_lk_done(struct vf_locks *L)
+void vf_lk_done(struct vf_locks *L, struct vf_lk *r)
 {
 	atomic_fetch_sub(&L->inflight, 1);
+	if (atomic_fetch_sub(&r->inflight, 1) == 1 && atomic_load(&r->draining))
+		vf_ho_wake(L);
+}
+
+bool vf_lk_incoming(const struct vf_lk *r)
+{
+	return atomic_load(&r->incoming);
 }
 
 /* --- queries ------------------------------------------------------------------------------ */
@@ -459,7 +447,7 @@ int vf_locks_query(struct vf_locks *L, const char *what, const char *path, json_
 	rc = s->c ? vmfslock_query(s->c, what, path, out) : -ENOLCK;
 	pthread_mutex_unlock(&s->mu);
 	if (rc == -ETIMEDOUT || rc == -ECONNRESET || rc == -ENOTCONN) {
-		want_reset(L);
+		vf_want_reset(L);
 		rc = -ENOLCK;
 	}
 	return rc;
@@ -485,15 +473,15 @@ static void disconnect_all(struct vf_locks *L)
 /* Fences every lock and closes the connections, in the order the notes at the top give. */
 static void lockd_reset(struct vf_locks *L, const char *why)
 {
-	int64_t t0 = mono_ms(), next_log = t0 + 5000;
+	int64_t t0 = vf_mono_ms(), next_log = t0 + 5000;
 
 	atomic_fetch_add(&L->gen, 1);
 	fence_all(L, why);
 	while (atomic_load(&L->inflight) > 0) {
-		if (mono_ms() >= next_log) {
+		if (vf_mono_ms() >= next_log) {
 			qb_log(LOG_WARNING, "%d write(s) admitted before the fence still in the "
 			       "storage after %" PRId64 " ms: the locks stay held until they end",
-			       atomic_load(&L->inflight), mono_ms() - t0);
+			       atomic_load(&L->inflight), vf_mono_ms() - t0);
 			next_log += 5000;
 		}
 		usleep(1000);
@@ -507,12 +495,12 @@ static void on_event(struct vf_locks *L, const struct vmfslock_event *e);
  * after the connection is admitted against the real lease. */
 static void first_lease(struct vf_locks *L)
 {
-	int64_t end = mono_ms() + 1000;
+	int64_t end = vf_mono_ms() + 1000;
 	struct vmfslock_event e;
 
 	int rc;
 
-	while (mono_ms() < end && (rc = vmfslock_event_next(L->ev, &e, 100)) != -ENOTCONN) {
+	while (vf_mono_ms() < end && (rc = vmfslock_event_next(L->ev, &e, 100)) != -ENOTCONN) {
 		if (rc == 0) {
 			on_event(L, &e);
 			if (e.type == VMFSLOCK_EV_LEASE)
@@ -527,8 +515,10 @@ static int connect_all(struct vf_locks *L, char *err, size_t errlen)
 	int rc;
 
 	rc = vmfslock_connect(L->config, &L->ev, err, errlen);
-	if (rc == 0 && (rc = vmfslock_events(L->ev)) < 0)
+	if (rc == 0 && (rc = vmfslock_events_drain(L->ev)) < 0)
 		snprintf(err, errlen, "cannot subscribe to vmfs-lockd's events: %s", strerror(-rc));
+	if (rc == 0 && !L->datastore)
+		L->datastore = strdup(vmfslock_conf(L->ev)->datastore); /* NULL: flush skipped */
 	if (rc == 0)
 		first_lease(L);
 	for (unsigned i = 0; rc == 0 && i < NSLOTS; i++) {
@@ -551,7 +541,7 @@ static void on_event(struct vf_locks *L, const struct vmfslock_event *e)
 			atomic_store(&L->lapse_logged, false);
 		break;
 	case VMFSLOCK_EV_REVOKED:
-		fence_name(L, e->text, "taken away by the cluster");
+		vf_fence_name(L, e->text, "taken away by the cluster");
 		break;
 	case VMFSLOCK_EV_FENCED:
 		atomic_store(&L->valid_until, 0);
@@ -560,7 +550,8 @@ static void on_event(struct vf_locks *L, const struct vmfslock_event *e)
 	case VMFSLOCK_EV_DRAIN:
 	case VMFSLOCK_EV_RESUME:
 	case VMFSLOCK_EV_COMMITTED:
-		break; /* only for clients that drain and take incoming files: not vmfsd yet */
+		vf_ho_event(L, e);
+		break;
 	}
 }
 
@@ -605,6 +596,7 @@ static void *lockd_thread(void *arg)
 int vf_locks_start(const char *config, uint32_t io_timeout_ms, struct vf_locks **out)
 {
 	struct vf_locks *L = calloc(1, sizeof(*L));
+	pthread_condattr_t ca;
 
 	if (!L)
 		return -ENOMEM;
@@ -612,6 +604,11 @@ int vf_locks_start(const char *config, uint32_t io_timeout_ms, struct vf_locks *
 	L->io_timeout_ms = io_timeout_ms;
 	L->map = qb_hashtable_create(1024);
 	pthread_mutex_init(&L->map_mu, NULL);
+	pthread_mutex_init(&L->ho_mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&L->ho_cv, &ca);
+	pthread_condattr_destroy(&ca);
 	for (unsigned i = 0; i < NSLOTS; i++)
 		pthread_mutex_init(&L->slots[i].mu, NULL);
 	if (!L->map || (config && !L->config) ||
@@ -632,7 +629,10 @@ void vf_locks_stop(struct vf_locks *L)
 		return;
 	atomic_store(&L->stop, true);
 	pthread_join(L->thread, NULL);
+	vf_ho_stop(L);
 	qb_map_destroy(L->map);
+	pthread_cond_destroy(&L->ho_cv);
 	free(L->config);
+	free(L->datastore);
 	free(L);
 }

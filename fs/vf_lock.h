@@ -13,7 +13,9 @@
  * admit refuses (-EIO) a fenced lock and a write that could land after the lease deadline
  * (now + io_timeout >= valid_until, lk_timing.h), so a hung lockd cannot extend it. The
  * check sits right before the syscall; what it admitted may still take io_timeout to land,
- * which the lease arithmetic allows for.
+ * which the lease arithmetic allows for. While a handoff drains a name before its commit
+ * leaves this host, or brings a name here and is not committed yet, admit waits
+ * (vf_handoff.c); a commit that moved the name away fences it.
  *
  * Functions return 0 or -errno. Errors of vf_lk_take: -EBUSY (another host, or this host in
  * an incompatible mode; `who` says which), -ENOLCK (no vmfs-lockd, no quorum, cluster not
@@ -58,8 +60,10 @@ bool vf_lk_held_here(struct vf_locks *L, const char *name);
 /* 0: the caller may issue one write-like syscall now, then must call vf_lk_done. -EIO:
  * fenced or past the lease (every lock is then fenced). */
 int vf_lk_admit(struct vf_locks *L, struct vf_lk *lk);
-void vf_lk_done(struct vf_locks *L);
+void vf_lk_done(struct vf_locks *L, struct vf_lk *lk);
 bool vf_lk_fenced(const struct vf_lk *lk);
+/* Is lk arriving by handoff (writes wait for its commit; its handles must not cache)? */
+bool vf_lk_incoming(const struct vf_lk *lk);
 /* The mode ("ex", "sh", "mw") this host holds lk in. */
 const char *vf_lk_mode(const struct vf_lk *lk);
 

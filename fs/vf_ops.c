@@ -150,7 +150,7 @@ static int truncate_name(struct vf *v, struct vf_inode *in, off_t size)
 		rc = vf_lk_admit(v->locks, lk);
 	if (rc == 0) {
 		rc = truncate(proc, size) < 0 ? -errno : 0;
-		vf_lk_done(v->locks);
+		vf_lk_done(v->locks, lk);
 	}
 	vf_lk_put(v->locks, lk);
 	return rc;
@@ -399,7 +399,7 @@ static void remove_name(fuse_req_t req, fuse_ino_t parent, const char *name, int
 	if (!rc) {
 		rc = unlinkat(p->fd, name, flags) < 0 ? -errno : 0;
 		if (lk)
-			vf_lk_done(v->locks);
+			vf_lk_done(v->locks, lk);
 	}
 	put_lock(v, lk);
 	reply_rc(req, rc);
@@ -437,13 +437,13 @@ static void vf_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	if (!rc && (a || b))
 		rc = vf_lk_admit(v->locks, a ? a : b);
 	if (!rc && a && b && (rc = vf_lk_admit(v->locks, b)) < 0)
-		vf_lk_done(v->locks);
+		vf_lk_done(v->locks, a);
 	if (!rc) {
 		rc = renameat2(p->fd, name, np->fd, newname, flags) < 0 ? -errno : 0;
 		if (a)
-			vf_lk_done(v->locks);
+			vf_lk_done(v->locks, a);
 		if (b)
-			vf_lk_done(v->locks);
+			vf_lk_done(v->locks, b);
 	}
 	put_lock(v, b);
 	put_lock(v, a);

@@ -7,6 +7,11 @@
  *       "open gen=E:C", then appends one record every INTERVAL_MS (default 10) until a write
  *       fails; prints "write failed: ERRNO-NAME after N records at T" (T: CLOCK_REALTIME
  *       ms) and exits 1. Exits 2 when the open fails ("open failed: ERRNO-NAME").
+ *   vf_probe arrive FILE HOST [INTERVAL_MS]
+ *       the destination of a handoff: opens FILE (arriving by handoff), prints "open", then
+ *       fsync(2)s it, which waits for the commit (or fails: "write failed: EIO after 0
+ *       records" after an abort), prints "committed after MS ms" and goes on as write,
+ *       with the generation this host got.
  *   vf_probe claim FILE HOST SECONDS [HOLDFLAG]
  *       for SECONDS: tries to open FILE for appending; when it gets it, appends records for a
  *       random 50-500 ms (every 2-10 ms), closes, sleeps a random 0-200 ms; a refused
@@ -92,14 +97,26 @@ static int open_append(const char *file)
 	return open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 }
 
-static int cmd_write(const char *file, unsigned host, long interval)
+static int cmd_write(const char *file, unsigned host, long interval, bool arrive)
 {
 	struct rec r = { .host = host };
 	int fd = open_append(file), rc;
+	int64_t t0;
 
 	if (fd < 0) {
 		printf("open failed: %s\n", strerrorname_np(errno));
 		return 2;
+	}
+	if (arrive) {
+		printf("open\n");
+		fflush(stdout);
+		t0 = now_ms(CLOCK_MONOTONIC);
+		if (fsync(fd) < 0) {
+			printf("write failed: %s after 0 records at %" PRId64 "\n",
+			       strerrorname_np(errno), now_ms(CLOCK_REALTIME));
+			return 1;
+		}
+		printf("committed after %" PRId64 " ms\n", now_ms(CLOCK_MONOTONIC) - t0);
 	}
 	rc = gen_of(fd, host, &r.epoch, &r.counter);
 	if (rc) {
@@ -231,13 +248,17 @@ int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc >= 4 && strcmp(argv[1], "write") == 0)
-		return cmd_write(argv[2], (unsigned)atoi(argv[3]), argc > 4 ? atol(argv[4]) : 10);
+		return cmd_write(argv[2], (unsigned)atoi(argv[3]), argc > 4 ? atol(argv[4]) : 10,
+				 false);
+	if (argc >= 4 && strcmp(argv[1], "arrive") == 0)
+		return cmd_write(argv[2], (unsigned)atoi(argv[3]), argc > 4 ? atol(argv[4]) : 10,
+				 true);
 	if ((argc == 5 || argc == 6) && strcmp(argv[1], "claim") == 0)
 		return cmd_claim(argv[2], (unsigned)atoi(argv[3]), atol(argv[4]),
 				 argc == 6 ? argv[5] : NULL);
 	if (argc == 3 && strcmp(argv[1], "check") == 0)
 		return cmd_check(argv[2]);
-	fprintf(stderr, "usage: vf_probe write FILE HOST [INTERVAL_MS] | claim FILE HOST SECONDS"
+	fprintf(stderr, "usage: vf_probe write|arrive FILE HOST [INTERVAL_MS] | claim FILE HOST SECONDS"
 		" [HOLDFLAG] | check FILE\n");
 	return 64;
 }
