@@ -278,6 +278,44 @@ static int acquire(struct vf_locks *L, struct vf_lk *r, enum vmfslock_mode mode,
 	}
 }
 
+/*
+ * This host reads r (SH) and now a writer opens it: QEMU opens an image read-only, then
+ * read-write while the first descriptor stays open. The shared lock is released and the
+ * writer's taken on the same connection (lockd's agent asks again once the release went
+ * out). If another host takes the file in between, the readers get their shared lock back,
+ * or, failing that, their handles are fenced. mu of r held.
+ */
+static int upgrade(struct vf_locks *L, struct vf_lk *r, enum vmfslock_mode mode, char *who,
+		   size_t wholen)
+{
+	struct slot *s = &L->slots[r->slot];
+	char again[160];
+	int rc;
+
+	pthread_mutex_lock(&s->mu);
+	rc = s->c && s->gen == r->slot_gen ? vmfslock_release(s->c, r->name) : -ENOTCONN;
+	pthread_mutex_unlock(&s->mu);
+	if (rc < 0) {
+		vf_want_reset(L);
+		snprintf(who, wholen, "held sh by this host, and vmfs-lockd did not answer its "
+			 "release (%s)", strerror(-rc));
+		return -ENOLCK;
+	}
+	r->mode = 0;
+	rc = acquire(L, r, mode, who, wholen);
+	if (rc == 0) {
+		qb_log(LOG_INFO, "%s: read by this host, now opened for writing: lock %s instead "
+		       "of sh", r->name, mode_name(mode));
+		return 0;
+	}
+	if (acquire(L, r, VMFSLOCK_SH, again, sizeof(again)) != 0) {
+		qb_log(LOG_ERR, "%s: its readers here lost their shared lock (%s): their handles "
+		       "fail with EIO from now on", r->name, again);
+		vf_fence_name(L, r->name, "lost while changing mode");
+	}
+	return rc;
+}
+
 int vf_lk_take(struct vf_locks *L, const char *name, enum vf_want want, struct vf_lk **out,
 	       char *who, size_t wholen)
 {
@@ -309,10 +347,14 @@ int vf_lk_take(struct vf_locks *L, const char *name, enum vf_want want, struct v
 		local = r->mode != 0;
 		if (r->mode) {
 			rc = covers(r->mode, want) ? 0 : -EBUSY;
-			if (rc)
+			if (rc && r->mode == VMFSLOCK_SH && want != VF_WANT_READ) {
+				rc = upgrade(L, r, mode_for(want), who, wholen);
+				local = false; /* no point waiting for our own mode to go */
+			} else if (rc) {
 				snprintf(who, wholen, "held %s by this host (an open %s)",
 					 mode_name(r->mode), r->mode == VMFSLOCK_SH ?
 					 "for reading" : "for writing");
+			}
 		} else {
 			rc = acquire(L, r, mode_for(want), who, wholen);
 		}

@@ -16,6 +16,7 @@ vmfs_packages=(
 	libcmocka-dev libjansson-dev libisal-dev libcorosync-common-dev
 	corosync nftables iproute2 python3 util-linux
 	fuse3 attr fio qemu-utils
+	qemu-system-x86 busybox-static cpio
 )
 
 vmfs_install_packages() {

@@ -58,6 +58,7 @@ int lki_hold_add(struct client *c, const char *path, enum lk_mode mode)
 		return -ENOMEM;
 	h->mode = mode;
 	h->count = 1;
+	h->incoming = 0;
 	c->nholds++;
 	return 0;
 }

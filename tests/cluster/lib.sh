@@ -332,6 +332,20 @@ cl_bg() {
 	disown "$!"
 }
 
+# cl_cmd I: print the command prefix that runs a program in host I's namespaces (for
+# programs that start others there, e.g. vmfs-migrate --dst-start).
+cl_cmd() {
+	_cl_check_host "$1"
+	printf 'nsenter -t %s -m -n -- env VMFS_CONFIG=%q' "$(_cl_holder "$1")" "$CL_DIR/h$1/vmfs.conf"
+}
+
+# cl_adopt I NAME PID: record PID, started on host I by other means, as NAME (teardown ends it).
+cl_adopt() {
+	_cl_check_host "$1"
+	cl_in_host "$1" "$3" || cl_fail "cl_adopt: pid $3 does not run on h$1"
+	_cl_record "$3" "$1" "$2"
+}
+
 # cl_start_corosync I: start corosync -f with host I's corosync.conf inside host I.
 cl_start_corosync() {
 	_cl_check_host "$1"
