@@ -339,6 +339,9 @@ cl_cmd() {
 	printf 'nsenter -t %s -m -n -- env VMFS_CONFIG=%q' "$(_cl_holder "$1")" "$CL_DIR/h$1/vmfs.conf"
 }
 
+# cl_ns_pid I: print the pid of a process whose namespaces are host I's (for setns(2)).
+cl_ns_pid() { _cl_check_host "$1"; _cl_holder "$1"; }
+
 # cl_adopt I NAME PID: record PID, started on host I by other means, as NAME (teardown ends it).
 cl_adopt() {
 	_cl_check_host "$1"

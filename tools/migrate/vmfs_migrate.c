@@ -42,6 +42,7 @@ struct opts {
 	const char *config, *to, *src_qmp, *dst_qmp, *uri, *listen, *dst_start, *dst_exec;
 	const char *src_name;
 	long downtime_ms, bandwidth_mib, timeout_s;
+	bool no_handoff;
 	char **paths;
 	int npaths;
 };
@@ -82,7 +83,9 @@ static void usage(FILE *f)
 		"  --src-name NAME    this host's name for that hand-back (default: hostname)\n"
 		"  --downtime-ms MS   QEMU's downtime-limit (default 50)\n"
 		"  --bandwidth-mib N  QEMU's max-bandwidth in MiB/s (default 1024)\n"
-		"  --timeout S        give up a migration not completed after S s (default 120)\n\n"
+		"  --timeout S        give up a migration not completed after S s (default 120)\n"
+		"  --no-handoff       migrate without moving locks (images outside /vmfs): the\n"
+		"                     baseline the benchmark compares the handoff with\n\n"
 		"exit: 0 migrated; 1 failed before the commit (the VM runs on the source); 2 failed\n"
 		"after it, files handed back (runs on the source); 3 stuck (see the message); 64\n"
 		"usage.\n", prog);
@@ -226,15 +229,18 @@ static int migrate(const struct opts *o, struct vmfslock *c)
 		say("source QEMU: %s", err);
 		return EXIT_FAILED_STAYED;
 	}
-	rc = vmfslock_ho_prepare(c, o->to, names, (size_t)o->npaths, &id, why, sizeof(why));
+	rc = o->no_handoff ? 0 :
+		vmfslock_ho_prepare(c, o->to, names, (size_t)o->npaths, &id, why, sizeof(why));
 	if (rc < 0) {
 		say("prepare: %s", *why ? why : strerror(-rc));
 		qmp_close(src);
 		printf("result=failed-before-commit\n");
 		return EXIT_FAILED_STAYED;
 	}
-	say("handoff %" PRIu64 " prepared", id);
-	printf("handoff=%" PRIu64 "\n", id);
+	if (!o->no_handoff) {
+		say("handoff %" PRIu64 " prepared", id);
+		printf("handoff=%" PRIu64 "\n", id);
+	}
 	if (o->dst_start && (rc = run_sh(o->dst_start)) != 0) {
 		snprintf(why, sizeof(why), "--dst-start exited %d", rc);
 		return stay(o, c, id, src, &dst, why);
@@ -273,7 +279,9 @@ static int migrate(const struct opts *o, struct vmfslock *c)
 			const char *s = "";
 
 			paused = true;
-			if (vmfslock_ho_status(c, id, &st) == 0)
+			if (o->no_handoff)
+				s = "pending";
+			else if (vmfslock_ho_status(c, id, &st) == 0)
 				json_unpack(st, "{s?s}", "state", &s);
 			if (strcmp(s, "pending") != 0) {
 				snprintf(why, sizeof(why), "handoff %" PRIu64 " is %s at pre-switchover",
@@ -292,7 +300,7 @@ static int migrate(const struct opts *o, struct vmfslock *c)
 		}
 		usleep(paused ? 200 : 2000);
 	}
-	rc = vmfslock_ho_commit(c, id, why, sizeof(why));
+	rc = o->no_handoff ? 0 : vmfslock_ho_commit(c, id, why, sizeof(why));
 	t_commit = now_us();
 	if (rc < 0) {
 		json_t *st = NULL;
@@ -342,6 +350,7 @@ int main(int argc, char **argv)
 		{ "downtime-ms", required_argument, NULL, 'D' },
 		{ "bandwidth-mib", required_argument, NULL, 'B' },
 		{ "timeout", required_argument, NULL, 'T' },
+		{ "no-handoff", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -364,13 +373,15 @@ int main(int argc, char **argv)
 		case 'D': o.downtime_ms = atol(optarg); break;
 		case 'B': o.bandwidth_mib = atol(optarg); break;
 		case 'T': o.timeout_s = atol(optarg); break;
+		case 'N': o.no_handoff = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return EXIT_USAGE;
 		}
 	}
 	o.paths = argv + optind;
 	o.npaths = argc - optind;
-	if (!o.to || !o.src_qmp || !o.dst_qmp || !o.uri || o.npaths < 1 || o.downtime_ms < 1 ||
+	if (!o.to || !o.src_qmp || !o.dst_qmp || !o.uri || (o.npaths < 1 && !o.no_handoff) ||
+	    o.downtime_ms < 1 ||
 	    o.bandwidth_mib < 1 || o.timeout_s < 1) {
 		say("needs --to, --src-qmp, --dst-qmp, --uri and at least one PATH (see --help)");
 		return EXIT_USAGE;
