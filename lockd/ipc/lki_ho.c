@@ -33,6 +33,10 @@
 
 /* How long a commit waits for this host's writers to drain its files. */
 #define DRAIN_MS 5000
+/* A call the agent has not answered by then is answered -ETIMEDOUT: the outcome is not
+ * known here (quorum lost meanwhile?); status on a quorate host tells. Below the client's
+ * own patience (libvmfslock: 10 s beyond the call's wait). */
+#define CALL_MS 8000
 
 enum ho_op { HC_PREPARE, HC_COMMIT, HC_ABORT };
 
@@ -44,6 +48,7 @@ struct ho_call {
 	enum ho_op op;
 	uint64_t id;
 	uint64_t agent_req;
+	int64_t asked_at; /* when agent_req was sent */
 	size_t nfiles;    /* prepare: how many files the names came to */
 	struct ho_call *next;
 };
@@ -141,11 +146,17 @@ static void call_answer(struct lki *s, struct ho_call *k, int rc, json_t *info)
 
 static bool agent_ready(struct lki *s, struct client *c, int64_t seq)
 {
-	if (s->d->agent)
-		return true;
-	lki_respond(c, seq, -ENOLINK, why("this host is between incarnations (fenced or not "
-					  "connected to corosync)"));
-	return false;
+	if (!s->d->agent) {
+		lki_respond(c, seq, -ENOLINK, why("this host is between incarnations (fenced or "
+						  "not connected to corosync)"));
+		return false;
+	}
+	if (lk_state_have(state(s)) && !lk_state_quorate(state(s))) {
+		lki_respond(c, seq, -ENOTCONN, why("this host is not in the quorate partition: "
+			    "nothing is decided here (status on a quorate host says what was)"));
+		return false;
+	}
+	return true;
 }
 
 /* --- prepare --------------------------------------------------------------------------- */
@@ -312,6 +323,7 @@ int lki_op_ho_prepare(struct lki *s, struct client *c, int64_t seq, json_t *req)
 	if (!k)
 		return -ENOMEM;
 	k->agent_req = ++s->next_req;
+	k->asked_at = lkd_now();
 	k->nfiles = nfiles;
 	qb_log(LOG_INFO, "handoff to host %u (%s) of %zu file(s) asked by pid %d", dst,
 	       name_of(s, dst, nb, sizeof(nb)), nfiles, (int)c->pid);
@@ -326,6 +338,7 @@ int lki_op_ho_prepare(struct lki *s, struct client *c, int64_t seq, json_t *req)
 static void commit_to_agent(struct lki *s, struct ho_call *k)
 {
 	k->agent_req = ++s->next_req;
+	k->asked_at = lkd_now();
 	lk_agent_ho_commit(s->d->agent, k->agent_req, k->id, lkd_now(), lkd_wall());
 }
 
@@ -455,6 +468,7 @@ int lki_op_ho_abort(struct lki *s, struct client *c, int64_t seq, json_t *req)
 	if (!k)
 		return -ENOMEM;
 	k->agent_req = ++s->next_req;
+	k->asked_at = lkd_now();
 	lk_agent_ho_abort(s->d->agent, k->agent_req, (uint64_t)id, lkd_now(), lkd_wall());
 	lkd_run_actions(s->d);
 	return 0;
@@ -670,6 +684,22 @@ static void settle_incoming(struct lki *s, struct client *c, size_t *i)
 	lki_hold_del(c, h);
 }
 
+/* Drains whose commit call is gone (answered on a timeout) end with their handoff. */
+static void orphan_drains(struct lki *s)
+{
+	for (struct ho_drain *w = s->drains; w; w = w->next) {
+		const struct ho_rec *r = lk_state_handoff_by_id(state(s), w->id);
+		bool called = false;
+
+		for (struct ho_call *k = s->ho_calls; k && !called; k = k->next)
+			called = k->op == HC_COMMIT && k->id == w->id;
+		if (called || (r && (r->state == HO_PENDING || r->state == HO_IN_DOUBT)))
+			continue;
+		drains_end(s, w->id, r && r->state != HO_ABORTED);
+		return; /* the list changed: the next check goes on */
+	}
+}
+
 void lki_ho_check(struct lki *s)
 {
 	const struct lk_state *st;
@@ -678,6 +708,7 @@ void lki_ho_check(struct lki *s)
 		return;
 	s->ho_checking = true;
 	st = state(s);
+	orphan_drains(s);
 	for (struct client *c = s->clients; c; c = c->next)
 		for (size_t i = 0; i < c->nholds;) {
 			if (c->holds[i].incoming)
@@ -731,6 +762,16 @@ void lki_ho_forget(struct lki *s, const char *path)
 void lki_ho_tick(struct lki *s, int64_t now)
 {
 	bool acted = false;
+
+	for (struct ho_call *k = s->ho_calls, *next; k; k = next) {
+		next = k->next;
+		if (!k->agent_req || now < k->asked_at + CALL_MS)
+			continue;
+		/* drained writers stay held until the outcome is known (lki_ho_check) */
+		qb_log(LOG_WARNING, "handoff %" PRIu64 ": no outcome within %d ms", k->id, CALL_MS);
+		call_answer(s, k, -ETIMEDOUT, why("no outcome within %d ms (quorum lost?): status "
+			    "on a quorate host says what happened", CALL_MS));
+	}
 
 	for (struct ho_drain *w = s->drains; w; w = w->next) {
 		uint64_t id = w->id;
