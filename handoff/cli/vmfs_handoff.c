@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "handoff/cli/ho_check.h"
 #include "lockd/client/vmfslock.h"
 
 enum {
@@ -34,7 +35,8 @@ static void usage(FILE *f)
 		"usage: %s [-c CONFIG] prepare --to HOST PATH...\n"
 		"       %s [-c CONFIG] commit ID\n"
 		"       %s [-c CONFIG] abort ID\n"
-		"       %s [-c CONFIG] status [--json] ID\n\n"
+		"       %s [-c CONFIG] status [--json] ID\n"
+		"       %s [-c CONFIG] check --to HOST [--qmp SOCKET] PATH...\n\n"
 		"Moves a VM's cluster locks from this host to HOST (corosync node name or node id)\n"
 		"at the switchover of a live migration. PATH: files, or VM directories (every lock\n"
 		"this host holds under one), absolute under the mount point or relative to the\n"
@@ -43,11 +45,13 @@ static void usage(FILE *f)
 		"  -c, --config FILE   vmfs.conf of this host's vmfs-lockd\n"
 		"  -t, --to HOST       (prepare) the destination\n"
 		"  -j, --json          (status) JSON instead of text\n"
+		"  -q, --qmp SOCKET    (check) the VM's QMP socket: its devices, vCPUs, NICs\n"
 		"  -h, --help          show this help\n\n"
 		"exit: 0 done; 1 the handoff ended the other way; 64 usage; 65 a file cannot move;\n"
 		"66 unknown handoff; 67 destination not a live member; 69 vmfs-lockd unavailable or\n"
-		"no quorum; 75 try again; 77 not permitted. See vmfs-handoff(8).\n",
-		prog, prog, prog, prog);
+		"no quorum; 75 try again; 77 not permitted; check: 1 when a check failed.\n"
+		"See vmfs-handoff(8).\n",
+		prog, prog, prog, prog, prog);
 }
 
 /* One line for rc (why: the daemon's own line, if any); the exit status. */
@@ -181,10 +185,11 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "to", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "qmp", required_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *config = NULL, *to = NULL, *cmd;
+	const char *config = NULL, *to = NULL, *qmp = NULL, *cmd;
 	char err[VMFS_CONF_ERR_MAX + 256], why[800] = "";
 	struct vmfslock *c;
 	bool json = false;
@@ -192,8 +197,11 @@ int main(int argc, char **argv)
 	json_t *v;
 	int o, rc;
 
-	while ((o = getopt_long(argc, argv, "+c:t:jh", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "+c:t:q:jh", opts, NULL)) != -1) {
 		switch (o) {
+		case 'q':
+			qmp = optarg;
+			break;
 		case 'c':
 			config = optarg;
 			break;
@@ -217,8 +225,10 @@ int main(int argc, char **argv)
 	}
 	cmd = argv[optind++];
 	/* options may also follow the command */
-	while ((o = getopt_long(argc, argv, "c:t:jh", opts, NULL)) != -1) {
-		if (o == 'c')
+	while ((o = getopt_long(argc, argv, "c:t:q:jh", opts, NULL)) != -1) {
+		if (o == 'q')
+			qmp = optarg;
+		else if (o == 'c')
 			config = optarg;
 		else if (o == 't')
 			to = optarg;
@@ -229,9 +239,9 @@ int main(int argc, char **argv)
 		else
 			return usage(stderr), EXIT_USAGE;
 	}
-	if (strcmp(cmd, "prepare") == 0) {
+	if (strcmp(cmd, "prepare") == 0 || strcmp(cmd, "check") == 0) {
 		if (!to || optind >= argc) {
-			fprintf(stderr, "%s prepare: needs --to HOST and at least one PATH\n", prog);
+			fprintf(stderr, "%s %s: needs --to HOST and at least one PATH\n", prog, cmd);
 			return EXIT_USAGE;
 		}
 	} else if (strcmp(cmd, "commit") == 0 || strcmp(cmd, "abort") == 0 ||
@@ -243,7 +253,7 @@ int main(int argc, char **argv)
 		if (parse_id(argv[optind], &id) < 0)
 			return EXIT_USAGE;
 	} else {
-		fprintf(stderr, "%s: unknown command '%s' (prepare, commit, abort, status)\n", prog,
+		fprintf(stderr, "%s: unknown command '%s' (prepare, commit, abort, status, check)\n", prog,
 			cmd);
 		return EXIT_USAGE;
 	}
@@ -252,7 +262,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: %s\n", prog, err);
 		return rc == -ENOTCONN || rc == -ETIMEDOUT ? EXIT_UNAVAILABLE : EXIT_FAIL;
 	}
-	if (strcmp(cmd, "prepare") == 0) {
+	if (strcmp(cmd, "check") == 0) {
+		rc = ho_check(c, to, qmp, argv + optind, argc - optind);
+		rc = rc < 0 ? fail("check", rc, NULL) : rc > 0 ? 1 : 0;
+	} else if (strcmp(cmd, "prepare") == 0) {
 		rc = do_prepare(c, to, argv + optind, argc - optind);
 	} else if (strcmp(cmd, "commit") == 0) {
 		rc = vmfslock_ho_commit(c, id, why, sizeof(why));

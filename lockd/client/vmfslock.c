@@ -308,6 +308,24 @@ int vmfslock_query(struct vmfslock *c, const char *what, const char *path, json_
 	return rc;
 }
 
+int vmfslock_hostinfo(struct vmfslock *c, uint32_t host, json_t **result)
+{
+	json_t *req = json_pack("{s:s}", "op", "hostinfo"), *resp = NULL;
+	int rc;
+
+	if (req && host)
+		json_object_set_new(req, "host", json_integer(host));
+	rc = call(c, req, &resp);
+	*result = NULL;
+	if (rc == 0) {
+		*result = json_incref(json_object_get(resp, "result"));
+		if (!*result)
+			rc = -EPROTO;
+	}
+	json_decref(resp);
+	return rc;
+}
+
 int vmfslock_events(struct vmfslock *c)
 {
 	return call(c, json_pack("{s:s}", "op", "events"), NULL);

@@ -92,6 +92,11 @@ int vmfslock_break(struct vmfslock *c, const char *name, char *why, size_t len);
 /* "status", "hosts" or "locks" (path may be NULL): the daemon's JSON (json_decref it). */
 int vmfslock_query(struct vmfslock *c, const char *what, const char *path, json_t **result);
 
+/* What host (0: this one) published about itself: { host, hostname, cpuid (vmfs_cpuid.h's
+ * JSON), vmfsd: whether /vmfs is mounted there }; JSON null when it published nothing (not
+ * a member). json_decref it. */
+int vmfslock_hostinfo(struct vmfslock *c, uint32_t host, json_t **result);
+
 /* --- events -------------------------------------------------------------------------- */
 enum vmfslock_event_type {
 	VMFSLOCK_EV_FENCED = 1,  /* every lock of this host is gone: fail every handle */

@@ -24,6 +24,7 @@
 #include <jansson.h>
 #include <qb/qbloop.h>
 
+#include "lockd/client/vmfs_cpuid.h"
 #include "lockd/conf/vmfs_conf.h"
 #include "lockd/core/lk_agent.h"
 #include "lockd/core/lk_lease.h"
@@ -74,6 +75,8 @@ struct lkd {
 
 	struct lkd_io *io;
 	struct lki *ipc;
+	struct lkc_info *info;   /* host info to and from the other hosts (lkc_info.h) */
+	struct vmfs_cpuid cpuid; /* this host's CPU, read at start */
 
 	struct lkd_slot slots[LK_MAX_HOSTS + 1];
 	uint64_t evicted_inc[LK_MAX_HOSTS + 1]; /* incarnation we last asked to evict */
@@ -125,6 +128,10 @@ json_t *lkd_view_locks(struct lkd *d, const char *path);
 /* Handoff id as the replica knows it: state (pending, committed, aborted, unknown),
  * source, destination, files and their holders. NULL on ENOMEM. */
 json_t *lkd_view_handoff(struct lkd *d, uint64_t id);
+/* This host's info as published to the others: { host, hostname, cpuid, vmfsd }. */
+json_t *lkd_host_info(struct lkd *d);
+/* Host h's info (this host's, or the last h published); JSON null when none. */
+json_t *lkd_view_hostinfo(struct lkd *d, lk_host_t h);
 /* The name host h goes by: its heartbeat's hostname, else corosync's node name. */
 const char *lkd_host_name(const struct lkd *d, lk_host_t h, char *buf, size_t len);
 /* Feeds a heartbeat scan result into the slot's observer. */

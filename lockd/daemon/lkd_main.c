@@ -251,6 +251,7 @@ static int prepare(struct lkd *d, char *err, size_t errlen)
 		       d->timing.host_dead_ms, d->vol.super.host_dead_ms, d->timing.io_timeout_ms,
 		       d->vol.super.io_timeout_ms);
 	snprintf(d->group, sizeof(d->group), "vmfs-%s", uuid);
+	vmfs_cpuid_read(&d->cpuid);
 	lkc_node_name(d->host, d->hostname, sizeof(d->hostname));
 	if (!d->hostname[0] && gethostname(d->hostname, sizeof(d->hostname) - 1) < 0)
 		snprintf(d->hostname, sizeof(d->hostname), "host%u", d->host);

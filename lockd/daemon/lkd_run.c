@@ -21,6 +21,7 @@
 #include <qb/qblog.h>
 
 #include "lockd/cluster/lkc.h"
+#include "lockd/cluster/lkc_info.h"
 #include "lockd/daemon/lkd.h"
 #include "lockd/ipc/lki.h"
 
@@ -301,8 +302,14 @@ static int read_own_hb(struct lkd *d, struct vol_heartbeat *hb, char *err, size_
 	return rc;
 }
 
+static json_t *info_mine(void *arg)
+{
+	return lkd_host_info(arg);
+}
+
 int lkd_run_start(struct lkd *d, char *err, size_t errlen)
 {
+	char ierr[256];
 	struct vol_heartbeat hb;
 	struct lk_agent_cfg acfg;
 	struct lkc_cfg ccfg;
@@ -361,11 +368,17 @@ int lkd_run_start(struct lkd *d, char *err, size_t errlen)
 	d->deadline_sent = 0;
 	qb_log(LOG_NOTICE, "host %u (%s) incarnation %" PRIu64 " joined CPG group %s", d->host,
 	       d->hostname, d->inc, d->group);
+	d->info = lkc_info_start(d->loop, d->group, info_mine, d, ierr, sizeof(ierr));
+	if (!d->info)
+		qb_log(LOG_WARNING, "%s: other hosts do not learn this host's CPU (preflight "
+		       "checks of migrations here fail)", ierr);
 	return 0;
 }
 
 void lkd_run_stop(struct lkd *d)
 {
+	lkc_info_stop(d->info);
+	d->info = NULL;
 	if (d->io)
 		lkd_io_set_live(d->io, 0, 0); /* its queued writes are cancelled */
 	lkc_close(d->cl);

@@ -9,7 +9,9 @@
 #include <string.h>
 
 #include "lockd/cluster/lkc.h"
+#include "lockd/cluster/lkc_info.h"
 #include "lockd/daemon/lkd.h"
+#include "lockd/ipc/lki.h"
 
 static struct lk_timing slot_timing(const struct lkd *d, const struct vol_heartbeat *hb)
 {
@@ -261,4 +263,21 @@ json_t *lkd_view_handoff(struct lkd *d, uint64_t id)
 		      "source", party(d, r->src, r->src_inc),
 		      "destination", party(d, r->dst, r->dst_inc), "files", files);
 	return o;
+}
+
+json_t *lkd_host_info(struct lkd *d)
+{
+	return json_pack("{s:I, s:s, s:o, s:b}", "host", (json_int_t)d->host,
+			 "hostname", d->hostname, "cpuid", vmfs_cpuid_to_json(&d->cpuid),
+			 "vmfsd", lki_has_vmfsd(d->ipc));
+}
+
+json_t *lkd_view_hostinfo(struct lkd *d, lk_host_t h)
+{
+	json_t *o;
+
+	if (h == d->host)
+		return lkd_host_info(d);
+	o = lkc_info_get(d->info, h);
+	return o ? json_incref(o) : json_null();
 }

@@ -26,6 +26,7 @@
 #include <qb/qbloop.h>
 #include <qb/qblog.h>
 
+#include "lockd/cluster/lkc_info.h"
 #include "lockd/daemon/lkd.h"
 #include "lockd/ipc/lki.h"
 #include "lockd/ipc/lki_int.h"
@@ -458,6 +459,26 @@ static int op_locks(struct lki *s, struct client *c, int64_t seq, json_t *req)
 	return op_view(s, c, seq, req, 'l');
 }
 
+bool lki_has_vmfsd(const struct lki *s)
+{
+	for (const struct client *c = s ? s->clients : NULL; c; c = c->next)
+		if (c->drains && !c->dropped)
+			return true;
+	return false;
+}
+
+static int op_hostinfo(struct lki *s, struct client *c, int64_t seq, json_t *req)
+{
+	json_int_t h = s->d->host;
+	json_t *v;
+
+	if (json_unpack(req, "{s?I}", "host", &h) < 0 || h < 1 || h > LK_MAX_HOSTS)
+		return -EPROTO;
+	v = lkd_view_hostinfo(s->d, (lk_host_t)h);
+	lki_respond(c, seq, v ? 0 : -ENOMEM, v ? json_pack("{s:o}", "result", v) : NULL);
+	return 0;
+}
+
 static int op_events(struct lki *s, struct client *c, int64_t seq, json_t *req)
 {
 	const struct lk_lease *l = s->d->agent ? lk_agent_lease(s->d->agent) : NULL;
@@ -468,7 +489,10 @@ static int op_events(struct lki *s, struct client *c, int64_t seq, json_t *req)
 	if (json_unpack(req, "{s?b}", "drain", &drain) < 0)
 		return -EPROTO;
 	c->events = true;
-	c->drains = drain;
+	if (drain && !c->drains) {
+		c->drains = true;
+		lkc_info_changed(s->d->info); /* the other hosts learn that vmfsd runs here */
+	}
 	lki_respond(c, seq, 0, NULL);
 	ev = json_pack("{s:s, s:I}", "event", "lease", "valid_until_ms",
 		       (json_int_t)(l && l->valid ? l->deadline : 0));
@@ -493,6 +517,7 @@ static const struct op {
 	{ .name = "ho_commit", .write = true, .fn = lki_op_ho_commit },
 	{ .name = "ho_abort", .write = true, .fn = lki_op_ho_abort },
 	{ .name = "ho_status", .write = false, .fn = lki_op_ho_status },
+	{ .name = "hostinfo", .write = false, .fn = op_hostinfo },
 	{ .name = "drained", .write = true, .fn = lki_op_drained },
 	{ .name = NULL },
 };
@@ -816,6 +841,8 @@ static int32_t conn_closed(qb_ipcs_connection_t *conn)
 			break;
 		}
 	qb_ipcs_context_set(conn, NULL);
+	if (c->drains)
+		lkc_info_changed(s->d->info);
 	free(c->holds);
 	free(c);
 	lkd_run_actions(s->d);

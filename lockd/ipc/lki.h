@@ -13,6 +13,7 @@
 #ifndef VMFS_LKI_H
 #define VMFS_LKI_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "lockd/core/lk_agent.h"
@@ -38,6 +39,8 @@ void lki_retry_waiters(struct lki *s);
 void lki_ho_check(struct lki *s);
 /* Periodic: expired waits answered, slow retries. */
 void lki_tick(struct lki *s, int64_t now);
+/* Is a vmfsd (a client that drains files before handoffs) connected? */
+bool lki_has_vmfsd(const struct lki *s);
 /* Shutdown: every client hold released through the agent. */
 void lki_release_all(struct lki *s);
 /* Shutdown: clients told (a "fenced" event with why), then lki_release_all. */

@@ -12,8 +12,11 @@
 # guest's disk size): after each commit it gets EIO. After each hop the guest goes on
 # writing on the destination. At the end the records on disk are 0..N with no hole and
 # never go backwards; the largest gap between two records' uptimes is the pause the guest
-# saw. Then a failed migration (the destination QEMU killed before the commit): exit 1,
-# the guest runs on h1 again, h1 holds the image, the handoff is aborted.
+# saw. Before each first hop, vmfs-handoff check (QMP included) passes; a VM with a
+# host-local CD-ROM, a pinned vCPU and user networking fails it naming each, and so does a
+# destination without vmfsd. Then a failed migration (the destination QEMU killed before
+# the commit): exit 1, the guest runs on h1 again, h1 holds the image, the handoff is
+# aborted.
 #
 # Run as root with top_builddir/top_srcdir set; exit 77 means skipped.
 
@@ -133,9 +136,14 @@ truncate -s "$SIZE" "$CL_DS/vm1/disk.img"
 qemu-img create -q -f qcow2 "$CL_DS/vm2/disk.qcow2" "$SIZE"
 : >"$CL_DIR/figures"
 
+HO=$top_builddir/handoff/cli/vmfs-handoff
 for vm in vm1 vm2; do
 	if [[ $vm == vm1 ]]; then fmt=raw file=vm1/disk.img; else fmt=qcow2 file=vm2/disk.qcow2; fi
 	boot "$vm" "$fmt" "$file"
+	rc=0
+	out=$(cl_on 1 "$HO" check --to h2 --qmp "$CL_DIR/$vm.a.qmp" "$CL_VMFS_1/${file%/*}" 2>&1) || rc=$?
+	[[ $rc == 0 ]] || vt_fail "preflight of $vm to h2: exit $rc: $out"
+	cl_log "preflight of $vm: $(grep -c '^ok' <<<"$out") checks ok"
 	hop "$vm" "$fmt" "$file" 1 2 a b
 	hop "$vm" "$fmt" "$file" 2 1 b c
 	# stop the guest, then read its disk
@@ -150,6 +158,35 @@ for c in ("qmp_capabilities", "quit"):
 	res=$(check_disk "$vm" "$fmt" "$file" 2>"$CL_DIR/check.err")
 	cl_log "FIGURE $vm ($fmt) after h1 -> h2 -> h1: $res"
 done
+
+# --- a VM that cannot move: host-local CD-ROM, a pinned vCPU, user networking ---------------
+cl_on 1 "$top_builddir/tools/vmfsadm/vmfsadm" cpuid >"$CL_DIR/cpuid.txt" || vt_fail "vmfsadm cpuid: $(cat "$CL_DIR/cpuid.txt")"
+cl_on 1 "$top_builddir/tools/vmfsadm/vmfsadm" cpuid h2 | grep -q "^1.edx" || vt_fail "vmfsadm cpuid h2 shows no feature words"
+cl_log "vmfsadm cpuid: $(head -n 3 "$CL_DIR/cpuid.txt" | tr '\n' ';')"
+truncate -s 1M "$CL_DIR/local.iso"
+mkdir -p "$CL_DS/vm3"
+truncate -s "$SIZE" "$CL_DS/vm3/disk.img"
+cl_bg 1 vm3 "$CL_DIR/vm3.log" taskset -c 0 qemu-system-x86_64 -machine q35,accel=tcg -m 64 -S \
+	-display none -drive "file=$CL_VMFS_1/vm3/disk.img,format=raw,if=virtio,cache=none" \
+	-drive "file=$CL_DIR/local.iso,media=cdrom,readonly=on" -nic user,model=virtio-net-pci \
+	-qmp "unix:$CL_DIR/vm3.qmp,server=on,wait=off"
+cl_wait_for 20 test -S "$CL_DIR/vm3.qmp" || vt_fail "vm3 did not start: $(cat "$CL_DIR/vm3.log")"
+rc=0
+out=$(cl_on 1 "$HO" check --to h2 --qmp "$CL_DIR/vm3.qmp" "$CL_VMFS_1/vm3" 2>&1) || rc=$?
+[[ $rc == 1 ]] || vt_fail "preflight of vm3: exit $rc, want 1: $out"
+for want in "uses $CL_DIR/local.iso, outside" "is pinned to 1 of" "user-mode networking"; do
+	grep -q "^FAIL .*$want" <<<"$out" || vt_fail "preflight of vm3 does not say '$want': $out"
+done
+cl_log "preflight of vm3 (exit 1): $(grep '^FAIL' <<<"$out" | cut -c1-90 | tr '\n' ';')"
+cl_kill 1 vm3 TERM
+cl_stop 3 vmfsd
+unmounted_h3() {
+	rc=0
+	out=$(cl_on 1 "$HO" check --to h3 "$CL_VMFS_1/vm1" 2>&1) || rc=$?
+	[[ $rc == 1 ]] && grep -q "^FAIL destination h3: /vmfs NOT mounted" <<<"$out"
+}
+cl_wait_for 5 unmounted_h3 || vt_fail "preflight to a host without vmfsd: exit $rc: $out"
+cl_log "preflight to h3 without vmfsd: $(grep '^FAIL' <<<"$out")"
 
 # --- a failed migration: the destination QEMU dies before the commit ------------------------
 boot vm1 raw vm1/disk.img

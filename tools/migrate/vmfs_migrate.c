@@ -28,7 +28,7 @@
 #include <unistd.h>
 
 #include "lockd/client/vmfslock.h"
-#include "tools/migrate/qmp.h"
+#include "handoff/cli/qmp.h"
 
 enum {
 	EXIT_MIGRATED = 0,

@@ -46,6 +46,7 @@ extern const struct cmd_entry cmd_hosts_entry;
 extern const struct cmd_entry cmd_locks_entry;
 extern const struct cmd_entry cmd_lock_entry;
 extern const struct cmd_entry cmd_break_entry;
+extern const struct cmd_entry cmd_cpuid_entry;
 
 /* "vmfsadm NAME: message" on stderr. */
 __attribute__((format(printf, 2, 3))) void cmd_error(const struct cmd_entry *e,

@@ -24,6 +24,7 @@ static const struct cmd_entry *const cmd_table[] = {
 	&cmd_locks_entry,
 	&cmd_lock_entry,
 	&cmd_break_entry,
+	&cmd_cpuid_entry,
 	NULL,
 };
 

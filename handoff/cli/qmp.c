@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tools/migrate/qmp.h"
+#include "handoff/cli/qmp.h"
 
 #define QMP_REPLY_MS 30000
 
