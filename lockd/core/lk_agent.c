@@ -102,6 +102,12 @@ struct prepared {
 	bool aborting;
 };
 
+/* The state of a handoff of ours last written to our journal. */
+struct journaled {
+	uint64_t id;
+	enum ho_state state;
+};
+
 struct lk_agent {
 	struct lk_agent_cfg cfg;
 	struct lk_state *st;
@@ -147,6 +153,8 @@ struct lk_agent {
 
 	struct prepared *prep;
 	size_t nprep, capprep;
+	struct journaled *jho;
+	size_t njho, capjho;
 
 	/* What the driver saw of each heartbeat on its own (lk_agent_heartbeat_seen): a
 	 * watch of a host that departs starts from there, not from scratch. */
@@ -1112,6 +1120,52 @@ static void journal_recovery(struct lk_agent *a, const struct watch *w, int64_t 
 					   .epoch = lk_state_epoch(a->st) };
 }
 
+/*
+ * Every state a handoff of ours (as source or destination, this incarnation) reaches goes
+ * to our journal once: the volume keeps what each host did (vmfsadm dump shows it). A
+ * write the lease does not admit now is tried again at the next event.
+ */
+static void journal_handoffs(struct lk_agent *a, int64_t now, uint64_t wall_ms)
+{
+	for (size_t i = 0; i < a->njho;) {
+		if (!lk_state_handoff_by_id(a->st, a->jho[i].id))
+			a->jho[i] = a->jho[--a->njho];
+		else
+			i++;
+	}
+	for (size_t i = 0; i < lk_state_nhandoffs(a->st); i++) {
+		const struct ho_rec *r = lk_state_handoff(a->st, i);
+		struct journaled *j = NULL;
+		struct lk_act *x;
+
+		if (!((r->src == a->cfg.host && r->src_inc == a->cfg.inc) ||
+		      (r->dst == a->cfg.host && r->dst_inc == a->cfg.inc)))
+			continue;
+		for (size_t k = 0; k < a->njho && !j; k++)
+			if (a->jho[k].id == r->id)
+				j = &a->jho[k];
+		if (j && j->state == r->state)
+			continue;
+		if (!lk_lease_admits(&a->lease, &a->cfg.timing, now) || a->fenced)
+			return;
+		if (!j) {
+			if (LK_GROW(a->jho, a->njho, a->capjho) < 0)
+				abort();
+			j = &a->jho[a->njho++];
+			j->id = r->id;
+		}
+		j->state = r->state;
+		x = act(a, LK_ACT_WRITE_JOURNAL);
+		x->io = ++a->next_io;
+		x->sector = a->journal_next++ % VOL_JOURNAL_SECTORS;
+		x->journal = (struct vol_journal){ .host = a->cfg.host, .host_gen = a->cfg.inc,
+						   .type = VOL_J_HANDOFF, .wall_ms = wall_ms,
+						   .handoff_id = r->id, .src = r->src, .dst = r->dst,
+						   .ho_state = r->state, .nfiles = r->nfiles,
+						   .epoch = lk_state_epoch(a->st) };
+	}
+}
+
 /* --- events ------------------------------------------------------------------------------ */
 
 static void resend_deferred(struct lk_agent *a, uint64_t wall_ms)
@@ -1292,6 +1346,7 @@ void lk_agent_deliver(struct lk_agent *a, const struct lk_msg *m, int64_t now, u
 	}
 	resend_deferred(a, wall_ms);
 	after_change(a, now, wall_ms);
+	journal_handoffs(a, now, wall_ms);
 }
 
 /*
@@ -1353,6 +1408,7 @@ void lk_agent_tick(struct lk_agent *a, int64_t now, uint64_t wall_ms)
 	coordinate(a, now);
 	self_settle(a, now);
 	handoff_timeouts(a, now, wall_ms);
+	journal_handoffs(a, now, wall_ms);
 }
 
 void lk_agent_io_done(struct lk_agent *a, uint64_t io, int rc, int64_t now, uint64_t wall_ms)
@@ -1817,6 +1873,7 @@ void lk_agent_free(struct lk_agent *a)
 		watch_clear(&a->watches[i]);
 	free(a->watches);
 	free(a->prep);
+	free(a->jho);
 	free(a->slots);
 	free(a->sectors);
 	lk_fxbuf_free(&a->fx);

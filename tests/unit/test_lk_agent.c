@@ -1216,6 +1216,50 @@ static void test_lk_agent_destination_acquire_after_prepare_waits_for_commit(voi
 	assert_false(using(c, 2, "vm1/a.img"));
 }
 
+/* Each state a handoff reaches is written once to the journal of its source and of its
+ * destination (vmfsadm dump shows them). */
+static void test_lk_agent_handoff_states_journaled(void **st)
+{
+	struct cl *c = *st;
+	const char *files[1] = { "vm1/a.img" };
+	enum ho_state want1[] = { HO_PENDING, HO_COMMITTED, HO_DURABLE };
+	size_t n1 = 0, n2 = 0;
+	uint64_t id;
+
+	at(c, T0 + 100);
+	hold(c, 1, 1, "vm1/a.img", LK_MODE_EX);
+	lk_agent_ho_prepare(c->a[1], 2, 2, files, 1, c->now, wall(c));
+	pump(c);
+	id = reply_of(c, 1, 2)->x->handoff_id;
+	tables_done(c, 1, 0);
+	tables_done(c, 2, 0);
+	lk_agent_ho_commit(c->a[1], 3, id, c->now, wall(c));
+	pump(c);
+	tables_done(c, 2, 0);
+	pump(c);
+	tick(c, 1);
+	tick(c, 2);
+	expect_reply(c, 1, 3, 0);
+	for (size_t i = 0; i < c->nlog; i++) {
+		const struct lk_act *x = c->log[i]->x;
+
+		if (x->type != LK_ACT_WRITE_JOURNAL || x->journal.type != VOL_J_HANDOFF)
+			continue;
+		assert_int_equal(x->journal.handoff_id, id);
+		assert_int_equal(x->journal.src, 1);
+		assert_int_equal(x->journal.dst, 2);
+		assert_int_equal(x->journal.nfiles, 1);
+		if (c->log[i]->host == 1) {
+			assert_true(n1 < 3);
+			assert_int_equal(x->journal.ho_state, want1[n1++]);
+		} else {
+			n2++;
+		}
+	}
+	assert_int_equal(n1, 3); /* pending, committed, durable: each once */
+	assert_int_equal(n2, 3);
+}
+
 /* --- coordinator watch ---------------------------------------------------------------- */
 
 #define DEPART (T0 + 1000) /* host 2 leaves; host 1 (coordinator) stays, quorate */
@@ -1806,6 +1850,7 @@ int main(void)
 		T_TWO(test_lk_agent_commit_in_flight_not_used_after_refused_rename),
 		T_TWO(test_lk_agent_no_revival_in_a_pending_handoff),
 		T_TWO(test_lk_agent_destination_acquire_after_prepare_waits_for_commit),
+		T_TWO(test_lk_agent_handoff_states_journaled),
 		/* coordinator watch */
 		T_TWO(test_lk_agent_coordinator_fences_expired_host),
 		T_TWO(test_lk_agent_coordinator_failed_fence_no_recovered),
