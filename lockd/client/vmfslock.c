@@ -290,14 +290,12 @@ int vmfslock_break(struct vmfslock *c, const char *name, char *why, size_t len)
 	return rc;
 }
 
-int vmfslock_query(struct vmfslock *c, const char *what, const char *path, json_t **result)
+/* A request whose answer is { result: ... }: *result gets it (a new reference). */
+static int call_result(struct vmfslock *c, json_t *req, json_t **result)
 {
-	json_t *req = json_pack("{s:s}", "op", what), *resp = NULL;
-	int rc;
+	json_t *resp = NULL;
+	int rc = call(c, req, &resp);
 
-	if (req && path)
-		json_object_set_new(req, "path", json_string(path));
-	rc = call(c, req, &resp);
 	*result = NULL;
 	if (rc == 0) {
 		*result = json_incref(json_object_get(resp, "result"));
@@ -308,22 +306,22 @@ int vmfslock_query(struct vmfslock *c, const char *what, const char *path, json_
 	return rc;
 }
 
+int vmfslock_query(struct vmfslock *c, const char *what, const char *path, json_t **result)
+{
+	json_t *req = json_pack("{s:s}", "op", what);
+
+	if (req && path)
+		json_object_set_new(req, "path", json_string(path));
+	return call_result(c, req, result);
+}
+
 int vmfslock_hostinfo(struct vmfslock *c, uint32_t host, json_t **result)
 {
-	json_t *req = json_pack("{s:s}", "op", "hostinfo"), *resp = NULL;
-	int rc;
+	json_t *req = json_pack("{s:s}", "op", "hostinfo");
 
 	if (req && host)
 		json_object_set_new(req, "host", json_integer(host));
-	rc = call(c, req, &resp);
-	*result = NULL;
-	if (rc == 0) {
-		*result = json_incref(json_object_get(resp, "result"));
-		if (!*result)
-			rc = -EPROTO;
-	}
-	json_decref(resp);
-	return rc;
+	return call_result(c, req, result);
 }
 
 int vmfslock_events(struct vmfslock *c)
@@ -429,15 +427,6 @@ int vmfslock_ho_abort(struct vmfslock *c, uint64_t id, char *why, size_t whylen)
 
 int vmfslock_ho_status(struct vmfslock *c, uint64_t id, json_t **result)
 {
-	json_t *resp = NULL;
-	int rc = call(c, json_pack("{s:s, s:I}", "op", "ho_status", "id", (json_int_t)id), &resp);
-
-	*result = NULL;
-	if (rc == 0) {
-		*result = json_incref(json_object_get(resp, "result"));
-		if (!*result)
-			rc = -EPROTO;
-	}
-	json_decref(resp);
-	return rc;
+	return call_result(c, json_pack("{s:s, s:I}", "op", "ho_status", "id", (json_int_t)id),
+			   result);
 }

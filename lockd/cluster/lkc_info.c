@@ -5,7 +5,12 @@
  * multicasts one JSON object (its CPU, whether vmfsd runs) when it joins, when another
  * member joins, and when the object changes. Members keep the last object of each host
  * and forget a host that leaves. Nothing here touches locks or their ordering.
+ *
+ * corosync's calls block while corosync does not answer (stopped, overloaded): the main
+ * loop never makes one but dispatch. A thread of our own sends (the latest object only)
+ * and, at stop, leaves the group and lets the handle go, however long that takes.
  */
+#include <pthread.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -27,21 +32,61 @@ struct lkc_info {
 	json_t *known[LK_MAX_HOSTS + 1];
 	int fd;
 	bool dead;
+	pthread_t sender;
+	pthread_mutex_t mu;  /* guards what follows */
+	pthread_cond_t cv;
+	char *outgoing;      /* the object to send next, NULL when none */
+	bool stop;
 };
+
+/* The sender: sends the latest object; at stop leaves, finalizes and frees everything. */
+static void *sender(void *arg)
+{
+	struct lkc_info *in = arg;
+
+	pthread_mutex_lock(&in->mu);
+	for (;;) {
+		char *text;
+
+		while (!in->outgoing && !in->stop)
+			pthread_cond_wait(&in->cv, &in->mu);
+		if (in->stop)
+			break;
+		text = in->outgoing;
+		in->outgoing = NULL;
+		pthread_mutex_unlock(&in->mu);
+		if (cpg_mcast_joined(in->cpg, CPG_TYPE_AGREED,
+				     &(struct iovec){ text, strlen(text) }, 1) != CS_OK)
+			qb_log(LOG_DEBUG, "host info not sent (corosync busy): sent again at the "
+			       "next join or change");
+		free(text);
+		pthread_mutex_lock(&in->mu);
+	}
+	pthread_mutex_unlock(&in->mu);
+	cpg_leave(in->cpg, &in->group);
+	cpg_finalize(in->cpg);
+	free(in->outgoing);
+	for (lk_host_t h = 0; h <= LK_MAX_HOSTS; h++)
+		json_decref(in->known[h]);
+	pthread_mutex_destroy(&in->mu);
+	pthread_cond_destroy(&in->cv);
+	free(in);
+	return NULL;
+}
 
 static void multicast(struct lkc_info *in)
 {
 	json_t *o = in->mine(in->arg);
 	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	struct iovec iov;
 
 	json_decref(o);
 	if (!text)
 		return;
-	iov = (struct iovec){ text, strlen(text) };
-	if (cpg_mcast_joined(in->cpg, CPG_TYPE_AGREED, &iov, 1) != CS_OK)
-		qb_log(LOG_DEBUG, "host info not sent (corosync busy): sent again at the next join");
-	free(text);
+	pthread_mutex_lock(&in->mu);
+	free(in->outgoing);
+	in->outgoing = text;
+	pthread_cond_signal(&in->cv);
+	pthread_mutex_unlock(&in->mu);
 }
 
 static void deliver(cpg_handle_t h, const struct cpg_name *g, uint32_t nodeid, uint32_t pid,
@@ -134,6 +179,17 @@ struct lkc_info *lkc_info_start(qb_loop_t *loop, const char *group,
 		free(in);
 		return NULL;
 	}
+	pthread_mutex_init(&in->mu, NULL);
+	pthread_cond_init(&in->cv, NULL);
+	if (pthread_create(&in->sender, NULL, sender, in) != 0) {
+		snprintf(err, errlen, "host info: cannot start its thread");
+		cpg_finalize(in->cpg);
+		pthread_mutex_destroy(&in->mu);
+		pthread_cond_destroy(&in->cv);
+		free(in);
+		return NULL;
+	}
+	pthread_detach(in->sender);
 	cpg_fd_get(in->cpg, &in->fd);
 	qb_loop_poll_add(loop, QB_LOOP_MED, in->fd, POLLIN, in, on_fd);
 	return in;
@@ -156,9 +212,9 @@ void lkc_info_stop(struct lkc_info *in)
 		return;
 	if (!in->dead)
 		qb_loop_poll_del(in->loop, in->fd);
-	cpg_leave(in->cpg, &in->group);
-	cpg_finalize(in->cpg);
-	for (lk_host_t h = 0; h <= LK_MAX_HOSTS; h++)
-		json_decref(in->known[h]);
-	free(in);
+	cpg_context_set(in->cpg, NULL); /* no callback from here on */
+	pthread_mutex_lock(&in->mu);
+	in->stop = true; /* the sender leaves, finalizes and frees */
+	pthread_cond_signal(&in->cv);
+	pthread_mutex_unlock(&in->mu);
 }

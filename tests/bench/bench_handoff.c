@@ -71,7 +71,7 @@ int main(int argc, char **argv)
 	};
 	const char *ns[2] = { NULL, NULL }, *conf[2] = { NULL, NULL };
 	unsigned long count = 200, nfiles = 4;
-	char names[HB_MAX_FILES][32], why[800], to[16];
+	char names[HB_MAX_FILES][48], why[800], to[16];
 	const char *list[HB_MAX_FILES];
 	uint64_t *prep, *commit, *total;
 	struct vmfslock *c[2];

@@ -30,17 +30,7 @@ source "$top_srcdir/tests/cluster/lib.sh"
 # shellcheck source=tests/cluster/lockd.sh
 source "$top_srcdir/tests/cluster/lockd.sh"
 lt_init
-HO=$top_builddir/handoff/cli/vmfs-handoff
-[[ $HO == /* ]] || HO=$PWD/$HO
 TIMEOUT_MS=6000
-
-# ho I ARGS...: vmfs-handoff on host I; sets OUT (stdout+stderr) and RC
-ho() {
-	local i=$1
-	shift
-	RC=0
-	OUT=$(cl_on "$i" timeout 20 "$HO" "$@" 2>&1) || RC=$?
-}
 
 # expect RC WHAT PATTERN: the last ho call exited RC with a line matching PATTERN
 expect() {
@@ -67,27 +57,27 @@ g_cfg=$(lt_gen_of <"$CL_DIR/cfg.log")
 # --- 1. refusals ---------------------------------------------------------------------------
 
 before=$(lt_locks_norm 1)
-ho 1 prepare --to nosuch vm1
+lt_ho 1 prepare --to nosuch vm1
 expect 67 "unknown host" "no host nosuch"
-ho 1 prepare --to h2 vm9/other.img
+lt_ho 1 prepare --to h2 vm9/other.img
 expect 65 "file not held" "vm9/other.img: this host holds no lock on it"
-ho 1 prepare --to h2 vm1/disk.img base/shared.img
+lt_ho 1 prepare --to h2 vm1/disk.img base/shared.img
 expect 65 "file also held by a third host" "base/shared.img is also held by host 3 \(h3\)"
-ho 1 prepare --to 1 vm1
+lt_ho 1 prepare --to 1 vm1
 expect 65 "destination is the source" "the destination is this host"
-ho 1 prepare --to h2 ../etc/passwd
+lt_ho 1 prepare --to h2 ../etc/passwd
 expect 65 "bad name" "not a lock name|\.\."
-ho 1 commit 12345
+lt_ho 1 commit 12345
 expect 66 "commit of an unknown id" "no handoff 12345"
-ho 2 status 12345
+lt_ho 2 status 12345
 [[ $RC == 66 && $OUT == unknown ]] || cl_fail "status of an unknown id: exit $RC: $OUT"
-ho 1 commit x1
+lt_ho 1 commit x1
 expect 64 "bad id" "not a handoff id"
 [[ $(lt_locks_norm 1) == "$before" ]] || cl_fail "a refusal changed the locks: $(lt_locks_norm 1), was $before"
 
 # --- 2. prepare, status, abort -------------------------------------------------------------
 
-ho 1 prepare --to h2 vm1
+lt_ho 1 prepare --to h2 vm1
 [[ $RC == 0 ]] || cl_fail "prepare of vm1: exit $RC: $OUT"
 id=${OUT##* }
 [[ $id =~ ^[0-9]+$ ]] || cl_fail "prepare did not end with the id: $OUT"
@@ -97,13 +87,13 @@ for i in 1 2 3; do
 	[[ $got == "pending h1 h2 ['vm1/disk.img', 'vm1/vm.cfg']" ]] ||
 		cl_fail "h$i: status of $id is '$got', want pending h1 -> h2 with both files"
 done
-ho 2 commit "$id"
+lt_ho 2 commit "$id"
 expect 77 "commit by the destination" "only its source commits it"
-ho 1 abort "$id"
+lt_ho 1 abort "$id"
 expect 0 "abort" "aborted"
-ho 1 abort "$id"
+lt_ho 1 abort "$id"
 expect 0 "abort again" "aborted"
-ho 1 commit "$id"
+lt_ho 1 commit "$id"
 expect 1 "commit after abort" "was aborted"
 for i in 1 2 3; do
 	[[ $(status_of "$i" "$id" 's["state"]') == aborted ]] || cl_fail "h$i: $id not aborted"
@@ -113,11 +103,11 @@ lt_holding 1 disk && lt_holding 1 cfg || cl_fail "h1's holders went with the abo
 
 # --- 3. prepare, commit ---------------------------------------------------------------------
 
-ho 1 prepare --to h2 vm1/disk.img "$CL_DS/vm1/vm.cfg"
+lt_ho 1 prepare --to h2 vm1/disk.img "$CL_DS/vm1/vm.cfg"
 [[ $RC == 0 ]] || cl_fail "prepare of both files: exit $RC: $OUT"
 id=${OUT##* }
 t0=$(lt_now)
-ho 1 commit "$id"
+lt_ho 1 commit "$id"
 expect 0 "commit" "committed"
 cl_log "FIGURE handoff: commit of 2 files took $(lt_since "$t0") s (vmfs-handoff round trip included)"
 for name in disk cfg; do
@@ -137,18 +127,18 @@ g2_cfg=$(lt_locks_canon 2 | awk '$1 == "vm1/vm.cfg" { print $5 }')
 lt_gen_gt "$g2_disk" "$g_disk" || cl_fail "disk.img generation $g2_disk is not above $g_disk"
 lt_gen_gt "$g2_cfg" "$g_cfg" || cl_fail "vm.cfg generation $g2_cfg is not above $g_cfg"
 cl_log "commit: generations disk $g_disk -> $g2_disk, cfg $g_cfg -> $g2_cfg"
-ho 1 commit "$id"
+lt_ho 1 commit "$id"
 expect 0 "commit again" "committed"
-ho 2 abort "$id"
+lt_ho 2 abort "$id"
 expect 1 "abort after commit" "is committed"
 
 # --- 4. the destination keeps what nobody took, for handoff_timeout -------------------------
 
 t_commit=$t0
-ho 2 prepare --to h1 vm1
+lt_ho 2 prepare --to h1 vm1
 [[ $RC == 0 ]] || cl_fail "h2 cannot hand vm1 back within handoff_timeout: exit $RC: $OUT"
 id=${OUT##* }
-ho 2 commit "$id"
+lt_ho 2 commit "$id"
 expect 0 "hand back" "committed"
 t_back=$(lt_now)
 got=$(lt_locks_canon 3 | awk '$1 ~ /^vm1\// { print $1, $2 }')
@@ -165,7 +155,7 @@ grep -q "no process on this host took it" "$CL_DIR/h1/lockd.log" || cl_fail "h1'
 # --- 5. a prepared handoff nobody commits ----------------------------------------------------
 
 lt_hold 1 disk2 vm1/disk.img ex
-ho 1 prepare --to 2 vm1/disk.img
+lt_ho 1 prepare --to 2 vm1/disk.img
 [[ $RC == 0 ]] || cl_fail "prepare for the timeout: exit $RC: $OUT"
 id=${OUT##* }
 t0=$(lt_now)

@@ -33,16 +33,7 @@ source "$top_srcdir/tests/cluster/lib.sh"
 # shellcheck source=tests/cluster/lockd.sh
 source "$top_srcdir/tests/cluster/lockd.sh"
 lt_init
-HO=$top_builddir/handoff/cli/vmfs-handoff
-[[ $HO == /* ]] || HO=$PWD/$HO
 TIMEOUT_MS=6000
-
-ho() {
-	local i=$1
-	shift
-	RC=0
-	OUT=$(cl_on "$i" timeout 30 "$HO" "$@" 2>&1) || RC=$?
-}
 state_on() { cl_on "$1" "$HO" status --json "$2" 2>/dev/null | lt_json s 's["state"]'; }
 holder_of() { lt_locks_canon "$1" | awk -v p="$2" '$1 == p { print $2 }'; }
 agree() { # agree ID HOSTS...: every host gives ID the same state; prints it
@@ -59,7 +50,7 @@ agree() { # agree ID HOSTS...: every host gives ID the same state; prints it
 prep() {
 	lt_hold 1 "$1-d" "$1/disk.img" ex
 	lt_hold 1 "$1-c" "$1/vm.cfg" ex
-	ho 1 prepare --to h2 "$1"
+	lt_ho 1 prepare --to h2 "$1"
 	[[ $RC == 0 ]] || cl_fail "$1: prepare: exit $RC: $OUT"
 	ID=${OUT##* }
 }
@@ -123,7 +114,7 @@ restart_lockd 1
 
 # --- 4. destination lockd killed after the commit -------------------------------------------------
 prep c4
-ho 1 commit "$ID"
+lt_ho 1 commit "$ID"
 [[ $RC == 0 ]] || cl_fail "case 4: commit: exit $RC: $OUT"
 [[ $(holder_of 3 c4/disk.img) == 2 ]] || cl_fail "case 4: not h2's after the commit"
 t0=$(lt_now)
@@ -159,7 +150,7 @@ cl_cut 1
 cl_wait_for 10 eval '[[ $(agree '"$ID"' 2 3) == aborted ]]' ||
 	cl_fail "case 5b: the majority did not abort when the source left: $(state_on 2 "$ID")"
 cl_wait_for 15 eval '[[ $(lt_stq 1 "s[\"quorate\"]") == False ]]' || cl_fail "case 5b: h1 still quorate when cut"
-ho 1 commit "$ID"
+lt_ho 1 commit "$ID"
 [[ $RC == 69 || $RC == 1 ]] || cl_fail "case 5b: commit on the cut-off source: exit $RC, want 69 (no quorum) or 1 (aborted): $OUT"
 cl_log "case 5b: commit on the cut-off source: exit $RC: $OUT"
 cl_heal 1
@@ -171,7 +162,7 @@ cl_log "case 5b: after the heal every host says aborted"
 lt_wait_ready "case 6" 60 3 1 2 3
 prep c6
 cl_bg 1 commit6a "$CL_DIR/commit6a.out" "$HO" commit "$ID"
-ho 1 commit "$ID"
+lt_ho 1 commit "$ID"
 [[ $RC == 0 ]] || cl_fail "case 6: the second commit: exit $RC: $OUT"
 cl_wait_for 10 eval '! cl_alive 1 commit6a' || cl_fail "case 6: the first commit did not return"
 grep -q "committed" "$CL_DIR/commit6a.out" || cl_fail "case 6: the first commit: $(cat "$CL_DIR/commit6a.out")"

@@ -136,7 +136,6 @@ truncate -s "$SIZE" "$CL_DS/vm1/disk.img"
 qemu-img create -q -f qcow2 "$CL_DS/vm2/disk.qcow2" "$SIZE"
 : >"$CL_DIR/figures"
 
-HO=$top_builddir/handoff/cli/vmfs-handoff
 for vm in vm1 vm2; do
 	if [[ $vm == vm1 ]]; then fmt=raw file=vm1/disk.img; else fmt=qcow2 file=vm2/disk.qcow2; fi
 	boot "$vm" "$fmt" "$file"

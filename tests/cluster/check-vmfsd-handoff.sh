@@ -30,14 +30,6 @@ source "$top_srcdir/tests/cluster/lockd.sh"
 source "$top_srcdir/tests/cluster/vmfsd.sh"
 lt_init
 vt_init
-HO=$top_builddir/handoff/cli/vmfs-handoff
-
-ho() {
-	local i=$1
-	shift
-	RC=0
-	OUT=$(cl_on "$i" timeout 20 "$HO" "$@" 2>&1) || RC=$?
-}
 
 failed() { grep -q "^write failed: EIO" "$CL_DIR/$1.out"; }
 records() { grep -c "h=$2 " "$CL_DS/$1" || true; }
@@ -51,7 +43,7 @@ cl_on 1 mkdir -p "$CL_VMFS_1/vm1"
 vt_writer 1 w1 vm1/disk.img 5
 vt_writer 1 log1 vm1/vm.log 20
 sleep 0.3
-ho 1 prepare --to h2 "$CL_VMFS_1/vm1"
+lt_ho 1 prepare --to h2 "$CL_VMFS_1/vm1"
 [[ $RC == 0 ]] || vt_fail "prepare: exit $RC: $OUT"
 id=${OUT##* }
 cl_log "prepare: $OUT"
@@ -70,7 +62,7 @@ cl_log "pending: h1 wrote $((n1 - n0)) records in 1 s, h2's first write waits"
 # --- 2. commit ---------------------------------------------------------------------------------
 
 t0=$(date +%s%N)
-ho 1 commit "$id"
+lt_ho 1 commit "$id"
 [[ $RC == 0 ]] || vt_fail "commit: exit $RC: $OUT"
 cl_log "FIGURE vmfsd handoff: commit with 2 writers drained took $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 cl_wait_for 3 failed w1 || vt_fail "h1's disk writer did not get EIO after the commit: $(cat "$CL_DIR/w1.out")"
@@ -87,14 +79,14 @@ cl_log "records: $(cat "$CL_DIR/check.out")"
 
 # --- 3. back, aborted ----------------------------------------------------------------------------
 
-ho 2 prepare --to h1 vm1/disk.img
+lt_ho 2 prepare --to h1 vm1/disk.img
 [[ $RC == 0 ]] || vt_fail "prepare back: exit $RC: $OUT"
 id2=${OUT##* }
 : >"$CL_DIR/a1.out"
 cl_bg 1 a1 "$CL_DIR/a1.out" "$PROBE" arrive "$CL_DIR/h1/vmfs/vm1/disk.img" 1 5
 cl_wait_for 10 grep -q "^open" "$CL_DIR/a1.out" || vt_fail "h1 could not open the arriving file: $(cat "$CL_DIR/a1.out")"
 sleep 0.3
-ho 2 abort "$id2"
+lt_ho 2 abort "$id2"
 [[ $RC == 0 ]] || vt_fail "abort: exit $RC: $OUT"
 cl_wait_for 3 failed a1 || vt_fail "h1's waiting write did not fail after the abort: $(cat "$CL_DIR/a1.out")"
 grep -q "after 0 records" "$CL_DIR/a1.out" || vt_fail "h1 wrote after an abort: $(cat "$CL_DIR/a1.out")"
@@ -103,12 +95,12 @@ cl_log "abort: h1's waiting write: $(tail -n 1 "$CL_DIR/a1.out"); h2 writes on"
 
 # --- 4. a drain that does not finish --------------------------------------------------------------
 
-ho 2 prepare --to h1 vm1/disk.img
+lt_ho 2 prepare --to h1 vm1/disk.img
 [[ $RC == 0 ]] || vt_fail "prepare for the stopped drain: exit $RC: $OUT"
 id3=${OUT##* }
 cl_kill 2 vmfsd STOP
 t0=$(date +%s%N)
-ho 2 commit "$id3"
+lt_ho 2 commit "$id3"
 cl_kill 2 vmfsd CONT
 took=$(( ($(date +%s%N) - t0) / 1000000 ))
 [[ $RC == 75 ]] || vt_fail "commit with h2's vmfsd stopped: exit $RC, want 75: $OUT"
@@ -118,7 +110,7 @@ n0=$(records vm1/disk.img 2)
 sleep 1
 n1=$(records vm1/disk.img 2)
 ((n1 > n0 + 50)) || vt_fail "h2's writer did not go on after the failed commit ($n0 -> $n1): $(cat "$CL_DIR/a2.out")"
-ho 2 abort "$id3"
+lt_ho 2 abort "$id3"
 [[ $RC == 0 ]] || vt_fail "abort after the failed commit: exit $RC: $OUT"
 cl_kill 2 a2 TERM
 cl_on 2 "$PROBE" check "$CL_VMFS_2/vm1/disk.img" >"$CL_DIR/check.out" 2>&1 ||

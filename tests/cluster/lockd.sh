@@ -58,6 +58,8 @@ lt_init() {
 	# shellcheck disable=SC2154 # set by the test before it sources lib.sh
 	ADM=$top_builddir/tools/vmfsadm/vmfsadm
 	[[ $ADM == /* ]] || ADM=$PWD/$ADM
+	HO=$top_builddir/handoff/cli/vmfs-handoff
+	[[ $HO == /* ]] || HO=$PWD/$HO
 	[[ -x $ADM ]] || { echo "FAIL: $ADM not built" >&2; exit 1; }
 	command -v python3 >/dev/null 2>&1 || cl_skip "needs python3 (reads vmfsadm --json)"
 	export PATH="${ADM%/*}:$PATH"
@@ -74,6 +76,15 @@ lt_pass() {
 }
 
 lt_now() { date +%s.%N; }
+
+# lt_ho I ARGS...: vmfs-handoff ARGS on host I (30 s at most); sets OUT (stdout and
+# stderr) and RC
+lt_ho() {
+	local i=$1
+	shift
+	RC=0
+	OUT=$(cl_on "$i" timeout 30 "$HO" "$@" 2>&1) || RC=$?
+}
 
 lt_now_ms() { local t=${EPOCHREALTIME/[.,]/}; printf '%s' $((10#$t / 1000)); }
 
