@@ -29,10 +29,8 @@
 #include "fs/vf_lock_int.h"
 
 /* A write waits at most this long for a handoff to end; lockd aborts a prepared handoff
- * after handoff_timeout (30 s by default) and fails a drain after 5 s. */
+ * after handoff_timeout (30 s by default) and fails a drain after io_timeout + 1 s. */
 #define HO_WAIT_MS 120000
-/* A drain gives up waiting for the writes in flight after this (lockd's limit is 5 s). */
-#define DRAIN_WAIT_MS 4500
 
 struct vf_lk *vf_rec_find(struct vf_locks *L, const char *name)
 {
@@ -94,10 +92,11 @@ struct drain {
 	char name[];
 };
 
-/* Waits for r's admitted writes to end; false after DRAIN_WAIT_MS. */
+/* Waits for r's admitted writes to end; false after io_timeout (a write lands within it,
+ * lk_timing.h; lockd's own limit is a second more). */
 static bool writes_done(struct vf_locks *L, struct vf_lk *r)
 {
-	int64_t end = vf_mono_ms() + DRAIN_WAIT_MS;
+	int64_t end = vf_mono_ms() + L->io_timeout_ms;
 	struct timespec ts;
 	bool done;
 
@@ -133,8 +132,9 @@ static void *drain_thread(void *arg)
 	int rc = 0;
 
 	if (d->r && !writes_done(L, d->r)) {
-		qb_log(LOG_ERR, "%s: writes still in the storage %d ms into the drain for handoff "
-		       "%" PRIu64 ": not answering, the commit fails", d->name, DRAIN_WAIT_MS, d->id);
+		qb_log(LOG_ERR, "%s: writes still in the storage %" PRId64 " ms (io_timeout) into the "
+		       "drain for handoff %" PRIu64 ": not answering, the commit fails", d->name,
+		       L->io_timeout_ms, d->id);
 		goto out;
 	}
 	if (d->r && (rc = flush_file(L, d->name)) < 0)

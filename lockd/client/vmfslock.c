@@ -414,8 +414,9 @@ int vmfslock_ho_prepare(struct vmfslock *c, const char *to, const char *const *n
 
 int vmfslock_ho_commit(struct vmfslock *c, uint64_t id, char *why, size_t whylen)
 {
-	/* the daemon first waits up to 5 s for this host's writers to drain the files */
-	return ho_call(c, json_pack("{s:s, s:I}", "op", "ho_commit", "id", (json_int_t)id), 5000,
+	/* the daemon first waits up to io_timeout + 1 s for this host's writers to drain */
+	return ho_call(c, json_pack("{s:s, s:I}", "op", "ho_commit", "id", (json_int_t)id),
+		       c->conf.io_timeout_ms + 1000,
 		       NULL, why, whylen);
 }
 

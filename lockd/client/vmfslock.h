@@ -122,7 +122,8 @@ struct vmfslock_event {
 /* Subscribes this connection to events. */
 int vmfslock_events(struct vmfslock *c);
 /* The same, for a process that also drains the files it holds before a handoff commits
- * (vmfsd): the commit waits up to 5 s for vmfslock_drained of each. */
+ * (vmfsd): the commit waits up to io_timeout + 1 s (3 s by default) for
+ * vmfslock_drained of each. */
 int vmfslock_events_drain(struct vmfslock *c);
 /* This process stopped writing name for handoff id (answer to VMFSLOCK_EV_DRAIN). */
 int vmfslock_drained(struct vmfslock *c, uint64_t id, const char *name);

@@ -6,7 +6,7 @@
  *
  * Source: a commit first sends "drain" {id, path} to every subscribed process that holds
  * a file of the handoff and waits until each answered "drained" (its writes to the file
- * stopped, the ones in flight done, the file flushed), at most DRAIN_MS; only then does
+ * stopped, the ones in flight done, the file flushed), at most drain_ms(); only then does
  * the agent send the commit. The agreed commit revokes the files here (their handles fail
  * for good); a commit that fails sends "resume" {id, path} so held writes go on.
  *
@@ -31,8 +31,13 @@
 #include "lockd/ipc/lki_int.h"
 #include "lockd/ipc/lki_proto.h"
 
-/* How long a commit waits for this host's writers to drain its files. */
-#define DRAIN_MS 5000
+/* How long a commit waits for this host's writers to drain its files: a write lands within
+ * io_timeout (lk_timing.h), and the answer needs a moment more. Short enough that a writer
+ * held that long still has the lease to go on if the commit fails. */
+static int64_t drain_ms(const struct lki *s)
+{
+	return (int64_t)s->d->timing.io_timeout_ms + 1000;
+}
 /* A call the agent has not answered by then is answered -ETIMEDOUT: the outcome is not
  * known here (quorum lost meanwhile?); status on a quorate host tells. Below the client's
  * own patience (libvmfslock: 10 s beyond the call's wait). */
@@ -381,29 +386,37 @@ static void drains_check(struct lki *s, uint64_t id)
 		}
 }
 
-/* Asks every process that holds a file of r to drain it; how many were asked. */
-static size_t drains_start(struct lki *s, const struct ho_rec *r)
+/* Asks every process that holds a file of r to drain it; how many were asked, or -ENOMEM
+ * (then the commit must not go: a writer would not have been stopped). */
+static ssize_t drains_start(struct lki *s, const struct ho_rec *r)
 {
-	size_t asked = 0;
+	ssize_t asked = 0;
 
 	for (uint32_t i = 0; i < r->nfiles; i++) {
 		for (struct client *h = s->clients; h; h = h->next) {
 			struct ho_drain *w;
 			bool dup = false;
+			json_t *ev;
 
 			if (!lki_hold_find(h, r->files[i]) || !drainer(s, h->pid))
 				continue;
 			for (w = s->drains; w && !dup; w = w->next)
 				dup = w->pid == h->pid && w->id == r->id &&
 				      strcmp(w->path, r->files[i]) == 0;
-			if (dup || !(w = calloc(1, sizeof(*w))))
-				continue; /* out of memory: the revoke after the commit fences it */
+			if (dup)
+				continue;
+			if (!(w = calloc(1, sizeof(*w)))) {
+				drains_end(s, r->id, false);
+				return -ENOMEM;
+			}
 			*w = (struct ho_drain){ .pid = h->pid, .id = r->id,
-						.deadline = lkd_now() + DRAIN_MS, .next = s->drains };
+						.deadline = lkd_now() + drain_ms(s), .next = s->drains };
 			snprintf(w->path, sizeof(w->path), "%s", r->files[i]);
 			s->drains = w;
-			event_to(s, h->pid, json_pack("{s:s, s:I, s:s}", "event", "drain", "id",
-						      (json_int_t)r->id, "path", r->files[i]));
+			lki_send_json(drainer(s, h->pid)->conn, LKI_EVENT, 0, ev = json_pack(
+					      "{s:s, s:I, s:s}", "event", "drain", "id",
+					      (json_int_t)r->id, "path", r->files[i]), true);
+			json_decref(ev);
 			asked++;
 		}
 	}
@@ -429,10 +442,19 @@ int lki_op_ho_commit(struct lki *s, struct client *c, int64_t seq, json_t *req)
 	if (busy)
 		return 0; /* answered with the commit already under way */
 	r = lk_state_handoff_by_id(state(s), (uint64_t)id);
-	if (r && r->state == HO_PENDING && r->src == s->d->host &&
-	    r->src_inc == s->d->inc && drains_start(s, r)) {
-		qb_log(LOG_INFO, "handoff %" PRIu64 ": draining this host's writers", (uint64_t)id);
-		return 0;
+	if (r && r->state == HO_PENDING && r->src == s->d->host && r->src_inc == s->d->inc) {
+		ssize_t asked = drains_start(s, r);
+
+		if (asked < 0) {
+			call_answer(s, k, -ENOMEM, why("out of memory asking this host's writers to "
+						       "stop: nothing moved"));
+			return 0;
+		}
+		if (asked) {
+			qb_log(LOG_INFO, "handoff %" PRIu64 ": draining this host's writers",
+			       (uint64_t)id);
+			return 0;
+		}
 	}
 	commit_to_agent(s, k);
 	lkd_run_actions(s->d);
@@ -778,14 +800,14 @@ void lki_ho_tick(struct lki *s, int64_t now)
 
 		if (w->done || now < w->deadline)
 			continue;
-		qb_log(LOG_WARNING, "handoff %" PRIu64 ": process %d did not drain %s within %d ms: "
-		       "commit refused, writers resumed", id, (int)w->pid, w->path, DRAIN_MS);
+		qb_log(LOG_WARNING, "handoff %" PRIu64 ": process %d did not drain %s within %" PRId64 " ms: "
+		       "commit refused, writers resumed", id, (int)w->pid, w->path, drain_ms(s));
 		for (struct ho_call *k = s->ho_calls, *next; k; k = next) {
 			next = k->next;
 			if (k->op == HC_COMMIT && k->id == id && !k->agent_req)
 				call_answer(s, k, -ETIMEDOUT, why("process %d on this host did not "
-					    "stop writing %s within %d ms; nothing moved", (int)w->pid,
-					    w->path, DRAIN_MS));
+					    "stop writing %s within %" PRId64 " ms; nothing moved", (int)w->pid,
+					    w->path, drain_ms(s)));
 		}
 		drains_end(s, id, false);
 		acted = true;

@@ -13,8 +13,10 @@
 # 3. Back the other way, aborted: prepare --to h1 vm1/disk.img; h1 opens it to write (it
 #    waits); abort: h1's waiting write gets EIO, h2's writer never stopped; h2 still holds.
 # 4. A drain that fails: prepare --to h1, SIGSTOP h2's vmfsd, commit → exit 75 after the
-#    5 s drain limit, nothing moved; SIGCONT: h2's writer goes on (resumed), the handoff
+#    drain limit (io_timeout + 1 s), nothing moved; SIGCONT: h2's writer goes on (resumed), the handoff
 #    can be aborted.
+# 5. The source's vmfsd killed between prepare and commit (handoff_timeout 6 s): the
+#    handoff stays pending, then is aborted; the file is free afterwards.
 #
 # Run as root with top_builddir/top_srcdir set; exit 77 means skipped.
 
@@ -35,6 +37,7 @@ failed() { grep -q "^write failed: EIO" "$CL_DIR/$1.out"; }
 records() { grep -c "h=$2 " "$CL_DS/$1" || true; }
 
 cl_setup 3
+for i in 1 2 3; do cl_conf_set "$i" handoff_timeout_ms 6000; done
 vt_start 1 2 3
 cl_on 1 mkdir -p "$CL_VMFS_1/vm1"
 
@@ -104,7 +107,7 @@ lt_ho 2 commit "$id3"
 cl_kill 2 vmfsd CONT
 took=$(( ($(date +%s%N) - t0) / 1000000 ))
 [[ $RC == 75 ]] || vt_fail "commit with h2's vmfsd stopped: exit $RC, want 75: $OUT"
-[[ $OUT == *"did not stop writing vm1/disk.img"* ]] || vt_fail "commit did not name the file: $OUT"
+[[ $OUT == *"did not stop writing vm1/disk.img within 3000 ms"* ]] || vt_fail "commit did not name the file and the limit: $OUT"
 cl_log "stopped drain: exit $RC after $took ms: $OUT"
 n0=$(records vm1/disk.img 2)
 sleep 1
@@ -116,5 +119,22 @@ cl_kill 2 a2 TERM
 cl_on 2 "$PROBE" check "$CL_VMFS_2/vm1/disk.img" >"$CL_DIR/check.out" 2>&1 ||
 	vt_fail "vm1/disk.img at the end: records interleave: $(head -n 5 "$CL_DIR/check.out")"
 cl_log "records at the end: $(cat "$CL_DIR/check.out")"
+
+# --- 5. the source's vmfsd killed between prepare and commit -------------------------------------
+
+vt_writer 2 w5 vm1/disk.img 5
+lt_ho 2 prepare --to h1 vm1/disk.img
+[[ $RC == 0 ]] || vt_fail "prepare before the kill: exit $RC: $OUT"
+id5=${OUT##* }
+t0=$(lt_now)
+cl_kill 2 vmfsd KILL
+sleep 1
+[[ $(cl_on 3 "$HO" status --json "$id5" | lt_json s 's["state"]') == pending ]] ||
+	vt_fail "handoff $id5 ended at once when the source's vmfsd died"
+cl_wait_for 15 eval '[[ $(cl_on 3 "$HO" status --json '"$id5"' | lt_json s "s[\"state\"]") == aborted ]]' ||
+	vt_fail "handoff $id5 not aborted after handoff_timeout once the source's vmfsd died"
+cl_wait_for 5 eval '[[ -z $(lt_locks_canon 3 | awk '"'"'$1 == "vm1/disk.img"'"'"') ]]' ||
+	vt_fail "vm1/disk.img still held after the abort: $(lt_locks_canon 3)"
+cl_log "FIGURE vmfsd handoff: source vmfsd killed after prepare: aborted, file free $(lt_since "$t0") s later (handoff_timeout 6 s)"
 
 echo "ok: check-vmfsd-handoff"
