@@ -30,11 +30,18 @@ vt_init() {
 }
 
 vt_fail() {
-	local i
+	local i f
 	for ((i = 1; i <= ${CL_N:-0}; i++)); do
-		[[ -s $CL_DIR/h$i/vmfsd.log ]] || continue
-		echo "----- h$i/vmfsd.log (last 20 lines) -----" >&2
-		tail -n 20 "$CL_DIR/h$i/vmfsd.log" >&2 || true
+		f=$CL_DIR/h$i/vmfsd.log
+		[[ -s $f ]] || continue
+		if grep -q "ERROR: AddressSanitizer\|runtime error:" "$f"; then
+			# a sanitizer report: its start (what and where) matters, not its legend
+			echo "----- h$i/vmfsd.log (sanitizer report) -----" >&2
+			grep -m1 -A45 "ERROR: AddressSanitizer\|runtime error:" "$f" >&2 || true
+		else
+			echo "----- h$i/vmfsd.log (last 20 lines) -----" >&2
+			tail -n 20 "$f" >&2 || true
+		fi
 	done
 	cl_fail "$@"
 }
