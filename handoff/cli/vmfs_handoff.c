@@ -11,8 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "handoff/cli/ho_check.h"
+#include "handoff/cli/ho_journal.h"
+#include "handoff/ho_core.h"
 #include "lockd/client/vmfslock.h"
 
 enum {
@@ -136,9 +139,44 @@ static int do_prepare(struct vmfslock *c, const char *to, char **paths, int n)
 	return 0;
 }
 
+/* vmfs-lockd does not know id (any more): what the journals on the volume say. */
+static int journal_status(struct vmfslock *c, uint64_t id, bool json)
+{
+	char err[512], when[64];
+	struct vol_journal j;
+	const char *word;
+	time_t t;
+	int rc = ho_journal_find(vmfslock_conf(c)->datastore, id, &j, err, sizeof(err));
+
+	if (rc < 0) {
+		if (rc != -ENOENT)
+			fprintf(stderr, "%s status: the journals: %s\n", prog, err);
+		printf(json ? "{\"id\": %" PRIu64 ", \"state\": \"unknown\"}\n" : "unknown\n", id);
+		return EXIT_UNKNOWN_ID;
+	}
+	/* a last record of pending or in doubt: the outcome was never written */
+	word = j.ho_state == HO_ABORTED ? "aborted" :
+	       j.ho_state == HO_COMMITTED || j.ho_state == HO_DURABLE ? "committed" : "unknown";
+	t = (time_t)(j.wall_ms / 1000);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+	if (json)
+		printf("{\"id\": %" PRIu64 ", \"state\": \"%s\", \"detail\": \"%s\", \"from\": "
+		       "\"journal\", \"journal_host\": %u, \"written\": \"%s\", \"source\": "
+		       "{\"host\": %u}, \"destination\": {\"host\": %u}, \"nfiles\": %u}\n", id,
+		       word, ho_state_name((enum ho_state)j.ho_state), j.host, when, j.src, j.dst,
+		       j.nfiles);
+	else
+		printf("%s (%s, per the journal of host %u, %s; vmfs-lockd no longer remembers "
+		       "it): from host %u to host %u, %u file(s)\n", word,
+		       ho_state_name((enum ho_state)j.ho_state), j.host, when, j.src, j.dst,
+		       j.nfiles);
+	return strcmp(word, "unknown") == 0 ? EXIT_UNKNOWN_ID : 0;
+}
+
+/* vmfs-lockd's view of a handoff it knows. */
 static int print_status(json_t *v, bool json)
 {
-	const char *state = "unknown", *path;
+	const char *state = "", *path;
 	json_t *files, *f, *h;
 	size_t i, k;
 
@@ -149,8 +187,6 @@ static int print_status(json_t *v, bool json)
 		if (text)
 			puts(text);
 		free(text);
-	} else if (strcmp(state, "unknown") == 0) {
-		printf("unknown\n");
 	} else {
 		json_int_t src = 0, dst = 0;
 		const char *sn = "", *dn = "", *detail = "";
@@ -176,7 +212,7 @@ static int print_status(json_t *v, bool json)
 			       "  not held");
 		}
 	}
-	return strcmp(state, "unknown") == 0 ? EXIT_UNKNOWN_ID : 0;
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -280,7 +316,11 @@ int main(int argc, char **argv)
 		if (rc < 0) {
 			rc = fail("status", rc, NULL);
 		} else {
-			rc = print_status(v, json);
+			const char *state = "";
+
+			json_unpack(v, "{s?s}", "state", &state);
+			rc = strcmp(state, "unknown") == 0 ? journal_status(c, id, json) :
+							     print_status(v, json);
 			json_decref(v);
 		}
 	}

@@ -597,6 +597,7 @@ int lki_ho_incoming(struct client *c, const char *path, enum lk_mode mode, uint6
 	struct chold *h = lki_hold_find(c, path);
 	int rc;
 
+	c->s->ho_incoming = true;
 	if (h) {
 		h->count++;
 		return 0;
@@ -730,14 +731,23 @@ void lki_ho_check(struct lki *s)
 		return;
 	s->ho_checking = true;
 	st = state(s);
-	orphan_drains(s);
-	for (struct client *c = s->clients; c; c = c->next)
-		for (size_t i = 0; i < c->nholds;) {
-			if (c->holds[i].incoming)
+	if (s->drains)
+		orphan_drains(s);
+	if (s->ho_incoming) {
+		bool left = false;
+
+		/* every hold of every client: only while some may be incoming */
+		for (struct client *c = s->clients; c; c = c->next)
+			for (size_t i = 0; i < c->nholds;) {
+				if (!c->holds[i].incoming) {
+					i++;
+					continue;
+				}
 				settle_incoming(s, c, &i);
-			else
-				i++;
-		}
+				left |= i > 0 && i <= c->nholds && c->holds[i - 1].incoming;
+			}
+		s->ho_incoming = left;
+	}
 	for (size_t i = 0; i < lk_state_nhandoffs(st); i++) {
 		const struct ho_rec *r = lk_state_handoff(st, i);
 

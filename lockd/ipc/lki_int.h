@@ -83,6 +83,7 @@ struct lki {
 	uint64_t *ho_done;          /* committed handoffs to us already handed to clients */
 	size_t nho_done;
 	bool ho_checking;
+	bool ho_incoming;           /* some hold may be incoming: lki_ho_check looks */
 };
 
 /* lki.c */

@@ -18,6 +18,8 @@
 # 4. h2 has no process for the files: it keeps them for handoff_timeout, hands them back
 #    to h1 meanwhile (prepare + commit on h2), and h1 releases them handoff_timeout later.
 # 5. A prepared handoff nobody commits is aborted after handoff_timeout.
+# 6. Every lockd restarted (a cold start: the replica forgets finished handoffs): status
+#    of the last one still says aborted, from the hosts' journals on the volume.
 #
 # Run as root with top_builddir/top_srcdir set; exit 77 means skipped.
 
@@ -165,5 +167,17 @@ cl_log "FIGURE handoff: an uncommitted handoff aborted $(lt_since "$t0") s after
 lt_holding 1 disk2 || cl_fail "h1 lost vm1/disk.img to the timeout: $(lt_holder_out disk2)"
 [[ $(lt_locks_canon 2 | awk '$1 == "vm1/disk.img" { print $2 }') == 1 ]] ||
 	cl_fail "after the timeout vm1/disk.img is not h1's: $(lt_locks_canon 2)"
+
+# --- 6. after a restart of the whole cluster, the journals still tell --------------------------
+
+for i in 1 2 3; do cl_stop "$i" lockd; done
+for i in 1 2 3; do cl_start_lockd "$i"; done
+lt_wait_ready "restart" 30 3 1 2 3
+lt_ho 3 status "$id"
+[[ $RC == 0 && $OUT == "aborted (aborted, per the journal of host "* ]] ||
+	cl_fail "status of $id after the whole cluster restarted: exit $RC: $OUT"
+cl_log "after a cold start: $OUT"
+lt_ho 3 status 999999
+[[ $RC == 66 && $OUT == unknown ]] || cl_fail "status of an id no journal names: exit $RC: $OUT"
 
 echo "ok: check-handoff-basic"
