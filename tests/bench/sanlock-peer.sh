@@ -9,7 +9,10 @@
 # host 1 (timed), then runs vmfs-bench-sanlock (bench_sanlock.c, libsanlock_client): N
 # acquire + release of the lease, each timed on its own.
 #
-# usage: sanlock-peer.sh DIR [--count N] [--bin PATH]
+# usage: sanlock-peer.sh DIR [--count N] [--bin PATH] [--handoff]
+#   --handoff   also a second daemon (host 2 of the lockspace) and the libvirt-style
+#               handoff of 4 leases between the two: release all on one, acquire all on
+#               the other (sanlock_handoff_p50_ms=, _p99_ms=, sanlock_handoff_n=).
 #   --bin PATH  the vmfs-bench-sanlock program. Default: beside this script, then
 #               $top_builddir/tests/bench/; else it is compiled into the temp dir when
 #               pkg-config finds libsanlock_client (Debian: libsanlock-dev).
@@ -29,10 +32,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 prog='sanlock-peer'
 usage() { sed -n '12,15p' "$0" | sed 's/^# \{0,1\}//'; }
 
-dir='' count=2000 bin=''
+dir='' count=2000 bin='' handoff=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--count) count=${2:-}; shift ;;
+	--handoff) handoff=1 ;;
 	--bin) bin=${2:-}; shift ;;
 	-h|--help) usage; exit 0 ;;
 	-*) echo "$prog: unknown option $1" >&2; usage >&2; exit 2 ;;
@@ -52,19 +56,24 @@ sanlock=$(command -v sanlock || true)
 tmp=$(mktemp -d /tmp/vmfs-sanlock-peer.XXXXXX)
 data=
 daemon_pid=
+daemon2_pid=
 export SANLOCK_RUN_DIR="$tmp/run"
 LS=vmfs_bench
 RES=vmfs_bench_res
 
 # shellcheck disable=SC2317 # reached through the trap
-cleanup() {
-	if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
+stop_daemon() { # stop_daemon PID RUNDIR
+	if [ -n "$1" ] && kill -0 "$1" 2>/dev/null; then
 		# SIGTERM is ignored while a lockspace is joined; a forced shutdown is not.
-		timeout 10 "$sanlock" client shutdown -f 1 >/dev/null 2>&1 || true
-		for _ in $(seq 50); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.1; done
-		if kill -0 "$daemon_pid" 2>/dev/null; then kill -KILL "$daemon_pid" 2>/dev/null || true; fi
-		wait "$daemon_pid" 2>/dev/null || true
+		SANLOCK_RUN_DIR=$2 timeout 10 "$sanlock" client shutdown -f 1 >/dev/null 2>&1 || true
+		for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+		if kill -0 "$1" 2>/dev/null; then kill -KILL "$1" 2>/dev/null || true; fi
+		wait "$1" 2>/dev/null || true
 	fi
+}
+cleanup() {
+	stop_daemon "$daemon_pid" "$tmp/run"
+	stop_daemon "$daemon2_pid" "$tmp/run2"
 	[ -z "$data" ] || rm -rf "$data" || true
 	rm -rf "$tmp" || true
 }
@@ -102,13 +111,18 @@ fi
 # --- lease files on the storage under test ----------------------------------------------
 data=$(mktemp -d "$dir/.vmfs-sanlock-peer.XXXXXX") || fail "cannot create a temp dir in $dir"
 truncate -s 1M "$data/ls" "$data/res"
+truncate -s 4M "$data/res4"
 "$sanlock" direct init -s "$LS:0:$data/ls:0" >"$tmp/init.out" 2>&1 ||
 	fail "sanlock direct init -s on $dir failed (O_DIRECT not supported there?): $(tail -n 1 "$tmp/init.out")"
 "$sanlock" direct init -r "$LS:$RES:$data/res:0" >"$tmp/init.out" 2>&1 ||
 	fail "sanlock direct init -r on $dir failed: $(tail -n 1 "$tmp/init.out")"
+for i in 0 1 2 3; do
+	"$sanlock" direct init -r "$LS:${RES}_h$i:$data/res4:$((i * 1048576))" >"$tmp/init.out" 2>&1 ||
+		fail "sanlock direct init -r of handoff lease $i failed: $(tail -n 1 "$tmp/init.out")"
+done
 
-# --- the daemon ------------------------------------------------------------------------
-mkdir -p "$tmp/run" "$tmp/log"
+# --- the daemon(s) ---------------------------------------------------------------------
+mkdir -p "$tmp/run" "$tmp/log" "$tmp/run2" "$tmp/log2"
 shim=
 if ! (ulimit -l unlimited && ulimit -r unlimited) 2>/dev/null; then
 	command -v cc >/dev/null || fail "root cannot raise RLIMIT_MEMLOCK here and cc is missing to build memlock_shim.c"
@@ -118,23 +132,33 @@ if ! (ulimit -l unlimited && ulimit -r unlimited) 2>/dev/null; then
 fi
 # shellcheck disable=SC2016 # expanded by the sh -c below, from its own arguments
 daemon_cmd='exec env ${2:+LD_PRELOAD="$2"} "$3" daemon -D -w 0 -l 0 -h 0 -U root -G root -L -1 -S -1'
-if unshare -m --propagation private true 2>/dev/null; then
-	unshare -m --propagation private sh -c "mount -n --bind \"\$1\" /var/log && $daemon_cmd" \
-		sh "$tmp/log" "$shim" "$sanlock" >"$tmp/daemon.out" 2>&1 &
-else
-	sh -c "$daemon_cmd" sh "$tmp/log" "$shim" "$sanlock" >"$tmp/daemon.out" 2>&1 &
-fi
-daemon_pid=$!
-up=0
-for _ in $(seq 100); do
-	kill -0 "$daemon_pid" 2>/dev/null || break
-	if [ -S "$tmp/run/sanlock.sock" ] && "$sanlock" client status >/dev/null 2>&1; then
-		up=1
-		break
+start_daemon() { # start_daemon RUNDIR LOGDIR: starts one, sets STARTED to its pid
+	if unshare -m --propagation private true 2>/dev/null; then
+		SANLOCK_RUN_DIR=$1 unshare -m --propagation private sh -c \
+			"mount -n --bind \"\$1\" /var/log && $daemon_cmd" \
+			sh "$2" "$shim" "$sanlock" >>"$tmp/daemon.out" 2>&1 &
+	else
+		SANLOCK_RUN_DIR=$1 sh -c "$daemon_cmd" sh "$2" "$shim" "$sanlock" >>"$tmp/daemon.out" 2>&1 &
 	fi
-	sleep 0.1
-done
-[ "$up" = 1 ] || fail "sanlock daemon did not start"
+	STARTED=$!
+	for _ in $(seq 100); do
+		kill -0 "$STARTED" 2>/dev/null || break
+		if [ -S "$1/sanlock.sock" ] && SANLOCK_RUN_DIR=$1 "$sanlock" client status >/dev/null 2>&1; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	fail "sanlock daemon ($1) did not start"
+}
+start_daemon "$tmp/run" "$tmp/log"
+daemon_pid=$STARTED
+if [ "$handoff" = 1 ]; then
+	start_daemon "$tmp/run2" "$tmp/log2"
+	daemon2_pid=$STARTED
+	# the second host joins meanwhile
+	SANLOCK_RUN_DIR=$tmp/run2 "$sanlock" client add_lockspace -s "$LS:2:$data/ls:0" >"$tmp/add2.out" 2>&1 &
+	add2=$!
+fi
 
 # --- measure ---------------------------------------------------------------------------
 t0=$(date +%s%N)
@@ -145,5 +169,11 @@ t1=$(date +%s%N)
 "$bin" "$LS:$RES:$data/res:0" --count "$count" >"$tmp/bench.out" || fail "$bin failed"
 echo "sanlock_add_lockspace_s=$(awk -v ns=$((t1 - t0)) 'BEGIN { printf "%.1f", ns / 1e9 }')"
 cat "$tmp/bench.out"
+if [ "$handoff" = 1 ]; then
+	wait "$add2" || fail "add_lockspace of host 2 failed: $(tail -n 1 "$tmp/add2.out")"
+	"$bin" --handoff "$tmp/run,$tmp/run2" --files 4 "$LS:${RES}_h:$data/res4:0" \
+		--count "$count" >"$tmp/handoff.out" || fail "$bin --handoff failed"
+	cat "$tmp/handoff.out"
+fi
 [ -z "$shim" ] || echo "sanlock_memlock_shim=used"
 exit 0
