@@ -137,9 +137,12 @@ static void *drain_thread(void *arg)
 		       L->io_timeout_ms, d->id);
 		goto out;
 	}
-	if (d->r && (rc = flush_file(L, d->name)) < 0)
-		qb_log(LOG_WARNING, "%s: flush for handoff %" PRIu64 ": %s", d->name, d->id,
-		       strerror(-rc));
+	if (d->r && (rc = flush_file(L, d->name)) < 0) {
+		/* what was written may not be on the storage: the commit must not go */
+		qb_log(LOG_ERR, "%s: flush for handoff %" PRIu64 " failed: %s; not answering, the "
+		       "commit fails", d->name, d->id, strerror(-rc));
+		goto out;
+	}
 	if (d->r) {
 		struct slot *s = &L->slots[d->r->slot];
 
@@ -211,9 +214,12 @@ void vf_ho_event(struct vf_locks *L, const struct vmfslock_event *e)
 		qb_log(LOG_NOTICE, "%s: handoff %" PRIu64 " did not commit: its writes go on",
 		       r->name, e->handoff);
 	} else if (e->type == VMFSLOCK_EV_COMMITTED) {
-		pthread_mutex_lock(&r->mu);
-		r->gen = e->gen;
-		pthread_mutex_unlock(&r->mu);
+		/* the generation is for display; this thread never waits on a take in progress
+		 * (it carries the lease events) */
+		if (pthread_mutex_trylock(&r->mu) == 0) {
+			r->gen = e->gen;
+			pthread_mutex_unlock(&r->mu);
+		}
 		atomic_store(&r->incoming, false);
 		qb_log(LOG_NOTICE, "%s: came by handoff %" PRIu64 ", generation %" PRIu32 ":%" PRIu64
 		       ": its writes go on", r->name, e->handoff, e->gen.epoch, e->gen.counter);

@@ -674,6 +674,7 @@ void vf_locks_stop(struct vf_locks *L)
 	vf_ho_stop(L);
 	qb_map_destroy(L->map);
 	pthread_cond_destroy(&L->ho_cv);
+	pthread_mutex_destroy(&L->ho_mu);
 	free(L->config);
 	free(L->datastore);
 	free(L);

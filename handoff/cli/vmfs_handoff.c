@@ -68,6 +68,7 @@ static int fail(const char *what, int rc, const char *why)
 	case -EALREADY:
 		return EXIT_OTHER_WAY;
 	case -EUSERS:
+	case -E2BIG:
 	case -EINVAL:
 	case -EXDEV:
 		return EXIT_FILES;
@@ -84,6 +85,7 @@ static int fail(const char *what, int rc, const char *why)
 		return EXIT_UNAVAILABLE;
 	case -EAGAIN:
 	case -ETIMEDOUT:
+	case -EBUSY:
 		return EXIT_TEMPFAIL;
 	case -EPERM:
 		return EXIT_NOPERM;
@@ -176,7 +178,7 @@ static int journal_status(struct vmfslock *c, uint64_t id, bool json)
 /* vmfs-lockd's view of a handoff it knows. */
 static int print_status(json_t *v, bool json)
 {
-	const char *state = "", *path;
+	const char *state = "", *path = "?";
 	json_t *files, *f, *h;
 	size_t i, k;
 

@@ -240,6 +240,14 @@ static void try_acquire(struct lki *s, struct pending *p)
 		p->last_rc = -EBUSY;
 		return;
 	}
+	if (!mine && lki_ho_draining(s, p->path)) {
+		/* a commit is stopping this host's writers of it: no new one joins them */
+		json_decref(p->last_info);
+		p->last_info = json_object();
+		holder_info(s, p->last_info, s->d->host, LK_MODE_NONE, (struct lk_gen){ 0, 0 });
+		p->last_rc = -EBUSY;
+		return;
+	}
 	if (mine && mine->incoming) {
 		mine->count++;
 		p->last_rc = -EINPROGRESS;

@@ -193,7 +193,7 @@ struct expand {
 	lk_host_t me;
 	const char **out;
 	size_t n, cap;
-	bool exact;
+	bool exact, overflow;
 };
 
 /* Names held by this host at or under e->dir. */
@@ -207,8 +207,11 @@ static void expand_fn(void *arg, const char *path, const struct lk_lock_view *v,
 	if (!at && !(strncmp(path, e->dir, e->len) == 0 && path[e->len] == '/'))
 		return;
 	for (size_t i = 0; i < n; i++)
-		if (v[i].host == e->me && e->n < e->cap) {
-			e->out[e->n++] = path;
+		if (v[i].host == e->me) {
+			if (e->n < e->cap)
+				e->out[e->n++] = path;
+			else
+				e->overflow = true;
 			e->exact |= at;
 			return;
 		}
@@ -289,6 +292,11 @@ int lki_op_ho_prepare(struct lki *s, struct client *c, int64_t seq, json_t *req)
 			return 0;
 		}
 		lk_state_foreach(state(s), expand_fn, &e);
+		if (e.overflow) {
+			lki_respond(c, seq, -E2BIG, why("%s: more locks under it than one handoff "
+				    "moves (%zu): name fewer", p, sizeof(files) / sizeof(files[0])));
+			return 0;
+		}
 		if (e.exact && !e.n) {
 			bad = file_problem(s, p, dst);
 		} else if (!e.n) {
@@ -340,8 +348,22 @@ int lki_op_ho_prepare(struct lki *s, struct client *c, int64_t seq, json_t *req)
 
 /* --- commit and drains ------------------------------------------------------------------ */
 
+static bool sent(const struct lki *s, uint64_t id)
+{
+	for (size_t i = 0; i < s->nho_sent; i++)
+		if (s->ho_sent[i] == id)
+			return true;
+	return false;
+}
+
 static void commit_to_agent(struct lki *s, struct ho_call *k)
 {
+	uint64_t *n;
+
+	if (!sent(s, k->id) && (n = realloc(s->ho_sent, (s->nho_sent + 1) * sizeof(*n)))) {
+		s->ho_sent = n;
+		s->ho_sent[s->nho_sent++] = k->id;
+	}
 	k->agent_req = ++s->next_req;
 	k->asked_at = lkd_now();
 	lk_agent_ho_commit(s->d->agent, k->agent_req, k->id, lkd_now(), lkd_wall());
@@ -423,6 +445,30 @@ static ssize_t drains_start(struct lki *s, const struct ho_rec *r)
 	return asked;
 }
 
+/* A file of r held here by a process that cannot drain it (no drain subscription): its
+ * writes could not be stopped before the commit. NULL when none; *pid names it. */
+static const char *undrainable(struct lki *s, const struct ho_rec *r, pid_t *pid)
+{
+	for (uint32_t i = 0; i < r->nfiles; i++)
+		for (struct client *h = s->clients; h; h = h->next) {
+			const struct chold *ch = lki_hold_find(h, r->files[i]);
+
+			if (ch && !ch->incoming && !drainer(s, h->pid)) {
+				*pid = h->pid;
+				return r->files[i];
+			}
+		}
+	return NULL;
+}
+
+bool lki_ho_draining(const struct lki *s, const char *path)
+{
+	for (const struct ho_drain *w = s->drains; w; w = w->next)
+		if (strcmp(w->path, path) == 0)
+			return true;
+	return false;
+}
+
 int lki_op_ho_commit(struct lki *s, struct client *c, int64_t seq, json_t *req)
 {
 	json_int_t id = 0;
@@ -443,7 +489,17 @@ int lki_op_ho_commit(struct lki *s, struct client *c, int64_t seq, json_t *req)
 		return 0; /* answered with the commit already under way */
 	r = lk_state_handoff_by_id(state(s), (uint64_t)id);
 	if (r && r->state == HO_PENDING && r->src == s->d->host && r->src_inc == s->d->inc) {
-		ssize_t asked = drains_start(s, r);
+		pid_t pid = 0;
+		const char *bad = undrainable(s, r, &pid);
+		ssize_t asked;
+
+		if (bad) {
+			call_answer(s, k, -EBUSY, why("%s is held on this host by process %d, which "
+				    "cannot stop its writes for a handoff (it did not ask for drains): "
+				    "stop it, or let it close the file; nothing moved", bad, (int)pid));
+			return 0;
+		}
+		asked = drains_start(s, r);
 
 		if (asked < 0) {
 			call_answer(s, k, -ENOMEM, why("out of memory asking this host's writers to "
@@ -574,7 +630,10 @@ bool lki_ho_reply(struct lki *s, const struct lk_act *x)
 		else
 			qb_log(LOG_WARNING, "handoff %" PRIu64 ": commit refused: %s", id,
 			       strerror(-x->rc));
-		drains_end(s, id, x->rc == 0);
+		/* moved: the revoke fenced the drained writers. Refused: they stay held until
+		 * the handoff ends (orphan_drains), since another commit may still be agreed */
+		if (x->rc == 0)
+			drains_end(s, id, true);
 		/* every commit call of id hears the same outcome */
 		for (struct ho_call *o = s->ho_calls, *next; o; o = next) {
 			next = o->next;
@@ -629,21 +688,37 @@ static bool held_by_a_client(struct lki *s, const char *path)
 
 /* A committed handoff to us: files nobody took are held for handoff_timeout. True once
  * every file is ours and durable (or gone again). */
+/* Is path ours now (this incarnation holds it in the replica)? */
+static bool ours(struct lki *s, const char *path)
+{
+	struct lk_lock_view v;
+
+	return lk_state_holds(state(s), path, s->d->host, &v) && v.inc == s->d->inc;
+}
+
+static bool unclaimed(const struct lki *s, const char *path)
+{
+	for (const struct ho_claim *u = s->unclaimed; u; u = u->next)
+		if (strcmp(u->path, path) == 0)
+			return true;
+	return false;
+}
+
 static bool claim_arrivals(struct lki *s, const struct ho_rec *r)
 {
 	int64_t now = lkd_now();
 
+	/* once every file is durable, each is claimed once: a claim releases one reference */
+	for (uint32_t i = 0; i < r->nfiles; i++)
+		if (ours(s, r->files[i]) &&
+		    !lk_agent_using(s->d->agent, r->files[i], now, NULL, NULL))
+			return false;
 	for (uint32_t i = 0; i < r->nfiles; i++) {
-		struct lk_lock_view v;
 		struct ho_claim *u;
 
-		if (!lk_state_holds(state(s), r->files[i], s->d->host, &v) ||
-		    v.inc != s->d->inc)
-			continue; /* moved on already */
-		if (!lk_agent_using(s->d->agent, r->files[i], now, NULL, NULL))
-			return false; /* not durable yet */
-		if (held_by_a_client(s, r->files[i]))
-			continue;
+		if (!ours(s, r->files[i]) || held_by_a_client(s, r->files[i]) ||
+		    unclaimed(s, r->files[i]))
+			continue; /* moved on already, taken, or claimed */
 		u = calloc(1, sizeof(*u));
 		if (!u)
 			return false;
@@ -707,7 +782,21 @@ static void settle_incoming(struct lki *s, struct client *c, size_t *i)
 	lki_hold_del(c, h);
 }
 
-/* Drains whose commit call is gone (answered on a timeout) end with their handoff. */
+/* Commits sent for handoffs that have ended are forgotten. */
+static void prune_sent(struct lki *s)
+{
+	for (size_t i = 0; i < s->nho_sent;) {
+		const struct ho_rec *r = lk_state_handoff_by_id(state(s), s->ho_sent[i]);
+
+		if (!r || (r->state != HO_PENDING && r->state != HO_IN_DOUBT))
+			s->ho_sent[i] = s->ho_sent[--s->nho_sent];
+		else
+			i++;
+	}
+}
+
+/* Drains whose commit call is gone (answered, refused or timed out) end with their
+ * handoff: resumed once it is aborted, dropped once committed (the revoke fenced them). */
 static void orphan_drains(struct lki *s)
 {
 	for (struct ho_drain *w = s->drains; w; w = w->next) {
@@ -733,6 +822,8 @@ void lki_ho_check(struct lki *s)
 	st = state(s);
 	if (s->drains)
 		orphan_drains(s);
+	if (s->nho_sent)
+		prune_sent(s);
 	if (s->ho_incoming) {
 		bool left = false;
 
@@ -799,8 +890,19 @@ void lki_ho_tick(struct lki *s, int64_t now)
 		next = k->next;
 		if (!k->agent_req || now < k->asked_at + CALL_MS)
 			continue;
-		/* drained writers stay held until the outcome is known (lki_ho_check) */
+		/* drained writers stay held until the outcome is known (lki_ho_check); every
+		 * call waiting on this one hears the same */
 		qb_log(LOG_WARNING, "handoff %" PRIu64 ": no outcome within %d ms", k->id, CALL_MS);
+		for (struct ho_call *o = s->ho_calls, *onext; o; o = onext) {
+			onext = o->next;
+			if (o != k && o->op == HC_COMMIT && k->op == HC_COMMIT && o->id == k->id) {
+				if (o == next)
+					next = o->next;
+				call_answer(s, o, -ETIMEDOUT, why("no outcome within %d ms (quorum "
+					    "lost?): status on a quorate host says what happened",
+					    CALL_MS));
+			}
+		}
 		call_answer(s, k, -ETIMEDOUT, why("no outcome within %d ms (quorum lost?): status "
 			    "on a quorate host says what happened", CALL_MS));
 	}
@@ -819,7 +921,13 @@ void lki_ho_tick(struct lki *s, int64_t now)
 					    "stop writing %s within %" PRId64 " ms; nothing moved", (int)w->pid,
 					    w->path, drain_ms(s)));
 		}
-		drains_end(s, id, false);
+		/* no commit of it ever left: the writers go on; else they wait for the end */
+		if (!sent(s, id))
+			drains_end(s, id, false);
+		else
+			for (struct ho_drain *o = s->drains; o; o = o->next)
+				if (o->id == id)
+					o->done = true;
 		acted = true;
 		break; /* the list changed: the next tick looks again */
 	}
@@ -846,9 +954,11 @@ void lki_ho_client_gone(struct lki *s, struct client *c)
 	for (struct ho_call *k = s->ho_calls; k; k = k->next)
 		if (k->c == c)
 			k->c = NULL;
-	/* a process whose draining connection went has nothing left to drain */
-	if (!c->drains)
-		return;
+	/* a process that is gone (its last connection closed) writes no more; one that
+	 * still has connections may still be writing */
+	for (const struct client *o = s->clients; o; o = o->next)
+		if (o != c && o->pid == c->pid && !o->dropped)
+			return;
 	for (struct ho_drain *w = s->drains; w; w = w->next)
 		if (w->pid == c->pid && !w->done) {
 			w->done = true;
@@ -880,4 +990,7 @@ void lki_ho_stop(struct lki *s)
 	free(s->ho_done);
 	s->ho_done = NULL;
 	s->nho_done = 0;
+	free(s->ho_sent);
+	s->ho_sent = NULL;
+	s->nho_sent = 0;
 }

@@ -84,6 +84,8 @@ struct lki {
 	size_t nho_done;
 	bool ho_checking;
 	bool ho_incoming;           /* some hold may be incoming: lki_ho_check looks */
+	uint64_t *ho_sent;          /* handoffs whose commit went to the agent, not final yet */
+	size_t nho_sent;
 };
 
 /* lki.c */
@@ -117,6 +119,8 @@ void lki_ho_client_gone(struct lki *s, struct client *c);
 void lki_ho_claimed(struct lki *s, const char *path);
 /* This incarnation stopped: calls answered -ENOLINK, drains and claims forgotten. */
 void lki_ho_fenced(struct lki *s);
+/* Is a commit draining path here (no new local holder may join meanwhile)? */
+bool lki_ho_draining(const struct lki *s, const char *path);
 /* path was taken from this host (revoked): nothing of it is unclaimed any more. */
 void lki_ho_forget(struct lki *s, const char *path);
 void lki_ho_stop(struct lki *s);

@@ -3,10 +3,12 @@
  * bench_handoff.c - vmfs-bench-handoff: the latency of moving a VM's locks between two
  * hosts, as migration tooling sees it. One process talks to the vmfs-lockd of two hosts
  * (it enters each host's network and mount namespaces to connect, tests/cluster/lib.sh
- * hosts; the process is single-threaded, as setns(2) of a mount namespace needs). Host A holds FILES files (EX); then N times: prepare on the holder towards the
- * other host, the other host's "VM" opens the files as arriving (acquire with
- * VMFSLOCK_F_INCOMING), commit on the holder (drain, agreed move, durable on the
- * destination), and the roles swap.
+ * hosts, before any thread starts, as setns(2) of a mount namespace needs). On each host
+ * a "VM" connection holds the files and one more answers drains (a thread; a commit waits
+ * for it as it waits for vmfsd), and a control connection prepares and commits. Host A
+ * holds FILES files (EX); then N times: prepare on the holder towards the other host, the
+ * other host's VM opens the files as arriving (acquire with VMFSLOCK_F_INCOMING), commit
+ * on the holder (drain, agreed move, durable on the destination), and the roles swap.
  *
  * usage: vmfs-bench-handoff --ns1 PID --conf1 FILE --ns2 PID --conf2 FILE [--count N]
  *                           [--files F]
@@ -18,7 +20,9 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +57,20 @@ static struct vmfslock *connect_in(const char *pid, const char *conf)
 	return c;
 }
 
+static atomic_bool stop;
+
+/* Answers every drain at once: the bench's VM writes nothing. */
+static void *drainer(void *arg)
+{
+	struct vmfslock *e = arg;
+	struct vmfslock_event ev;
+
+	while (!atomic_load(&stop))
+		if (vmfslock_event_next(e, &ev, 100) == 0 && ev.type == VMFSLOCK_EV_DRAIN)
+			vmfslock_drained(e, ev.handoff, ev.text);
+	return NULL;
+}
+
 static void must(int rc, const char *what, const char *why)
 {
 	if (rc < 0) {
@@ -74,7 +92,8 @@ int main(int argc, char **argv)
 	char names[HB_MAX_FILES][48], why[800], to[16];
 	const char *list[HB_MAX_FILES];
 	uint64_t *prep, *commit, *total;
-	struct vmfslock *c[2];
+	struct vmfslock *c[2], *vm[2], *ev[2];
+	pthread_t th[2];
 	int ch;
 
 	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -100,8 +119,15 @@ int main(int argc, char **argv)
 			"[--count N] [--files F]\n");
 		return 2;
 	}
-	c[0] = connect_in(ns[0], conf[0]);
-	c[1] = connect_in(ns[1], conf[1]);
+	for (int h = 0; h < 2; h++) {
+		c[h] = connect_in(ns[h], conf[h]);
+		vm[h] = connect_in(ns[h], conf[h]);
+		ev[h] = connect_in(ns[h], conf[h]);
+		must(vmfslock_events_drain(ev[h]), "events", NULL);
+	}
+	for (int h = 0; h < 2; h++)
+		if (pthread_create(&th[h], NULL, drainer, ev[h]) != 0)
+			return 1;
 	prep = calloc(count, sizeof(*prep));
 	commit = calloc(count, sizeof(*commit));
 	total = calloc(count, sizeof(*total));
@@ -110,7 +136,7 @@ int main(int argc, char **argv)
 	for (unsigned long i = 0; i < nfiles; i++) {
 		snprintf(names[i], sizeof(names[i]), "bench-vm/disk%lu.img", i);
 		list[i] = names[i];
-		must(vmfslock_acquire_flags(c[0], names[i], VMFSLOCK_EX, 3000, 0, NULL, NULL, why,
+		must(vmfslock_acquire_flags(vm[0], names[i], VMFSLOCK_EX, 3000, 0, NULL, NULL, why,
 					    sizeof(why)), "acquire on host 1", why);
 	}
 	for (unsigned long r = 0; r < count + BENCH_WARMUP; r++) {
@@ -124,7 +150,7 @@ int main(int argc, char **argv)
 		t1 = bench_now_ns();
 		for (unsigned long i = 0; i < nfiles; i++) {
 			struct vmfslock_holder h;
-			int rc = vmfslock_acquire_flags(c[d], names[i], VMFSLOCK_EX, 1000,
+			int rc = vmfslock_acquire_flags(vm[d], names[i], VMFSLOCK_EX, 1000,
 							VMFSLOCK_F_INCOMING, NULL, &h, why, sizeof(why));
 
 			if (rc != -EINPROGRESS)
@@ -142,8 +168,13 @@ int main(int argc, char **argv)
 	bench_print_pcts("handoff_commit", commit, count);
 	bench_print_pcts("handoff_total", total, count);
 	printf("handoff_n=%lu\nhandoff_files=%lu\n", count, nfiles);
-	vmfslock_close(c[0]);
-	vmfslock_close(c[1]);
+	atomic_store(&stop, true);
+	for (int h = 0; h < 2; h++) {
+		pthread_join(th[h], NULL);
+		vmfslock_close(c[h]);
+		vmfslock_close(vm[h]);
+		vmfslock_close(ev[h]);
+	}
 	free(prep);
 	free(commit);
 	free(total);

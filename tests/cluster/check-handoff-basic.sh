@@ -18,6 +18,8 @@
 # 4. h2 has no process for the files: it keeps them for handoff_timeout, hands them back
 #    to h1 meanwhile (prepare + commit on h2), and h1 releases them handoff_timeout later.
 # 5. A prepared handoff nobody commits is aborted after handoff_timeout.
+# 5b. A file held on the source by a client that cannot drain (no drain subscription):
+#    commit refused (75) naming the process, nothing moved.
 # 6. Every lockd restarted (a cold start: the replica forgets finished handoffs): status
 #    of the last one still says aborted, from the hosts' journals on the volume.
 #
@@ -167,6 +169,19 @@ cl_log "FIGURE handoff: an uncommitted handoff aborted $(lt_since "$t0") s after
 lt_holding 1 disk2 || cl_fail "h1 lost vm1/disk.img to the timeout: $(lt_holder_out disk2)"
 [[ $(lt_locks_canon 2 | awk '$1 == "vm1/disk.img" { print $2 }') == 1 ]] ||
 	cl_fail "after the timeout vm1/disk.img is not h1's: $(lt_locks_canon 2)"
+
+# --- 5b. a holder that cannot drain stops the commit -------------------------------------------
+
+cl_bg 1 nodrain "$CL_DIR/nodrain.out" "$top_builddir/tests/cluster/ipc_abuse" nodrain vm7/disk.img
+cl_wait_for 10 grep -q "^holding" "$CL_DIR/nodrain.out" || cl_fail "the non-draining holder did not take vm7/disk.img: $(cat "$CL_DIR/nodrain.out")"
+lt_ho 1 prepare --to h2 vm7/disk.img
+[[ $RC == 0 ]] || cl_fail "prepare of vm7: exit $RC: $OUT"
+id7=${OUT##* }
+lt_ho 1 commit "$id7"
+expect 75 "commit with a holder that cannot drain" "held on this host by process [0-9]+, which cannot stop its writes"
+[[ $(lt_locks_canon 3 | awk '$1 == "vm7/disk.img" { print $2 }') == 1 ]] || cl_fail "vm7/disk.img moved: $(lt_locks_canon 3)"
+lt_ho 1 abort "$id7"
+cl_kill 1 nodrain TERM
 
 # --- 6. after a restart of the whole cluster, the journals still tell --------------------------
 

@@ -22,6 +22,9 @@
  *                that the first one waits
  *   holdjunk PATH  acquire PATH (must be granted), then send a non-JSON body: the
  *                dropped connection's lock must be released (checked by the caller)
+ *   nodrain PATH   not an abuse: acquire PATH and hold it for 60 s without subscribing to
+ *                drains, as a client that cannot stop its writes for a handoff does
+ *                (check-handoff-basic); prints "holding PATH", exits 0
  *
  * Prints one line per step to stdout. Exit status: 0 the connection was dropped (as it
  * must be: the abusive request and the one after it both fail with a hang-up), 1 the
@@ -130,7 +133,7 @@ static int gone(ssize_t n)
 static int usage(void)
 {
 	fprintf(stderr, "usage: ipc_abuse [-n SERVICE] notjson|noop|unknownop|badid|sizebig|"
-		"huge|twice PATH|holdjunk PATH\n");
+		"huge|twice PATH|holdjunk PATH|nodrain PATH\n");
 	return 2;
 }
 
@@ -153,7 +156,8 @@ int main(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	kase = argv[optind];
 	printf("ipc_abuse pid %d, service %s\n", (int)getpid(), service);
-	if (strcmp(kase, "twice") == 0 || strcmp(kase, "holdjunk") == 0) {
+	if (strcmp(kase, "twice") == 0 || strcmp(kase, "holdjunk") == 0 ||
+	    strcmp(kase, "nodrain") == 0) {
 		if (optind + 1 >= argc)
 			return usage();
 		path = argv[optind + 1];
@@ -218,6 +222,20 @@ int main(int argc, char **argv)
 		}
 		printf("sent two acquires of %s: %zd and %zd bytes\n", path, s1, s2);
 		n = recv_wait(c, TIMEOUT_MS + 2000);
+	} else if (strcmp(kase, "nodrain") == 0) {
+		snprintf(json, sizeof(json), "{\"op\":\"acquire\",\"seq\":%d,\"path\":\"%s\","
+			 "\"mode\":\"ex\",\"wait_ms\":0}", ++seq, path);
+		n = call_json(c, json, TIMEOUT_MS);
+		show("acquire", n);
+		if (resp_error(n) != 0) {
+			qb_ipcc_disconnect(c);
+			return 2;
+		}
+		printf("holding %s\n", path);
+		fflush(stdout);
+		sleep(60);
+		qb_ipcc_disconnect(c);
+		return 0;
 	} else if (strcmp(kase, "holdjunk") == 0) {
 		snprintf(json, sizeof(json), "{\"op\":\"acquire\",\"seq\":%d,\"path\":\"%s\","
 			 "\"mode\":\"ex\",\"wait_ms\":0}", ++seq, path);

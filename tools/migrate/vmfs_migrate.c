@@ -306,15 +306,32 @@ static int migrate(const struct opts *o, struct vmfslock *c)
 		json_t *st = NULL;
 		const char *s = "";
 
-		/* did it move anyway (the answer was lost)? status says */
+		/* did it move anyway (the answer was lost)? status says; while it may still be
+		 * agreed, only an abort that is accepted lets the source go on */
 		if (vmfslock_ho_status(c, id, &st) == 0)
 			json_unpack(st, "{s?s}", "state", &s);
 		if (strcmp(s, "committed") != 0) {
+			char aerr[512] = "";
+			int arc = vmfslock_ho_abort(c, id, aerr, sizeof(aerr));
+
 			snprintf(err, sizeof(err), "commit: %s", *why ? why : strerror(-rc));
 			json_decref(st);
-			return stay(o, c, id, src, &dst, err);
+			if (arc == 0)
+				return stay(o, c, id, src, &dst, err);
+			if (arc != -EALREADY) {
+				say("%s; its outcome is not known and the abort was refused (%s): neither "
+				    "QEMU may continue until vmfs-handoff status %" PRIu64 " says committed "
+				    "(cont the destination) or aborted (cont the source)", err,
+				    *aerr ? aerr : strerror(-arc), id);
+				printf("result=unknown-outcome\n");
+				qmp_close(src);
+				qmp_close(dst);
+				return EXIT_STUCK;
+			}
+			/* -EALREADY: it was committed after all */
+		} else {
+			json_decref(st);
 		}
-		json_decref(st);
 	}
 	if (qmp_call(dst, "cont", NULL, NULL, err, sizeof(err)) < 0) {
 		qmp_close(dst);

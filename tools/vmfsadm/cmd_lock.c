@@ -5,8 +5,13 @@
  * vmfs-lockd: if vmfsadm dies, the daemon releases it. If the lock is taken away while
  * COMMAND runs (this host fenced, or the lock recovered), COMMAND gets SIGTERM and
  * vmfsadm exits 70.
+ *
+ * A handoff of PATH (vmfs-handoff) drains it first: COMMAND's process group is stopped
+ * (SIGSTOP: a write in progress ends first), the file is flushed, and vmfsadm answers;
+ * if the commit then moves the lock, COMMAND gets SIGTERM as above, else SIGCONT.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -33,6 +38,31 @@ static int parse_mode(const char *s, enum vmfslock_mode *m)
 	return 0;
 }
 
+/* COMMAND (process group pid) stops writing name for handoff id: stopped, then the file
+ * flushed, then the answer. */
+static void drain(struct vmfslock *c, const char *name, pid_t pid, uint64_t id)
+{
+	char path[sizeof(vmfslock_conf(c)->datastore) + VMFSLOCK_NAME_MAX + 2];
+	int fd;
+
+	kill(-pid, SIGSTOP);
+	snprintf(path, sizeof(path), "%s/%s", vmfslock_conf(c)->datastore, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		int rc = fdatasync(fd);
+
+		close(fd);
+		if (rc < 0) {
+			fprintf(stderr, "vmfsadm lock: %s: flush for a handoff failed: %s; the commit "
+				"fails\n", name, strerror(errno));
+			return;
+		}
+	}
+	if (vmfslock_drained(c, id, name) < 0)
+		fprintf(stderr, "vmfsadm lock: %s: cannot tell vmfs-lockd the drain is done\n",
+			name);
+}
+
 /* Waits for pid, or for the lock to be lost; true when it was lost (why says how). */
 static bool wait_or_lost(struct vmfslock *c, const char *name, pid_t pid, int *status,
 			 char *why, size_t len)
@@ -57,6 +87,12 @@ static bool wait_or_lost(struct vmfslock *c, const char *name, pid_t pid, int *s
 			snprintf(why, len, "vmfs-lockd went away");
 		} else if (ev.type == VMFSLOCK_EV_FENCED) {
 			snprintf(why, len, "this host was fenced: %s", ev.text);
+		} else if (ev.type == VMFSLOCK_EV_DRAIN && strcmp(ev.text, name) == 0) {
+			drain(c, name, pid, ev.handoff);
+			continue;
+		} else if (ev.type == VMFSLOCK_EV_RESUME && strcmp(ev.text, name) == 0) {
+			kill(-pid, SIGCONT);
+			continue;
 		} else if (ev.type == VMFSLOCK_EV_REVOKED && strcmp(ev.text, name) == 0) {
 			snprintf(why, len, "the lock was taken away from this host");
 			/* a host that fences itself revokes each lock first: the reason follows */
@@ -89,14 +125,17 @@ static int run(const struct cmd_entry *e, struct vmfslock *c, const char *name, 
 		return CMD_EXIT_FAIL;
 	}
 	if (pid == 0) {
+		setpgid(0, 0); /* its own group: a drain stops all of it */
 		execvp(argv[0], argv);
 		fprintf(stderr, "vmfsadm lock: %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
+	setpgid(pid, pid);
 	if (!wait_or_lost(c, name, pid, &status, why, sizeof(why)))
 		return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	cmd_error(e, "%s: lock lost (%s); stopping %s", name, why, argv[0]);
 	kill(pid, SIGTERM);
+	kill(-pid, SIGCONT); /* stopped by a drain: it must run to end */
 	waitpid(pid, &status, 0);
 	return EXIT_LOST;
 }
@@ -125,7 +164,7 @@ static int lock_exec(const struct cmd_entry *self, const struct cmd_args *a)
 		vmfslock_close(c);
 		return CMD_EXIT_USAGE;
 	}
-	rc = vmfslock_events(c);
+	rc = vmfslock_events_drain(c);
 	if (!rc)
 		rc = vmfslock_acquire_why(c, name, mode, wait_s * 1000, &gen, &holder, why,
 					  sizeof(why));
