@@ -172,7 +172,7 @@ lt_holding 1 disk2 || cl_fail "h1 lost vm1/disk.img to the timeout: $(lt_holder_
 
 # --- 5b. a holder that cannot drain stops the commit -------------------------------------------
 
-cl_bg 1 nodrain "$CL_DIR/nodrain.out" "$top_builddir/tests/cluster/ipc_abuse" nodrain vm7/disk.img
+cl_bg 1 nodrain "$CL_DIR/nodrain.out" "$(cd "$top_builddir" && pwd)/tests/cluster/ipc_abuse" nodrain vm7/disk.img
 cl_wait_for 10 grep -q "^holding" "$CL_DIR/nodrain.out" || cl_fail "the non-draining holder did not take vm7/disk.img: $(cat "$CL_DIR/nodrain.out")"
 lt_ho 1 prepare --to h2 vm7/disk.img
 [[ $RC == 0 ]] || cl_fail "prepare of vm7: exit $RC: $OUT"

@@ -130,6 +130,25 @@ static int gone(ssize_t n)
 	return n == -ENOTCONN || n == -ESHUTDOWN || n == -ECONNRESET || n == -EPIPE;
 }
 
+/* Acquires path (ex, no wait) and says so; -1 (disconnected) when not granted. */
+static int hold(qb_ipcc_connection_t *c, const char *path)
+{
+	char json[4096];
+	ssize_t n;
+
+	snprintf(json, sizeof(json), "{\"op\":\"acquire\",\"seq\":%d,\"path\":\"%s\","
+		 "\"mode\":\"ex\",\"wait_ms\":0}", ++seq, path);
+	n = call_json(c, json, TIMEOUT_MS);
+	show("acquire", n);
+	if (resp_error(n) != 0) {
+		qb_ipcc_disconnect(c);
+		return -1;
+	}
+	printf("holding %s\n", path);
+	fflush(stdout);
+	return 0;
+}
+
 static int usage(void)
 {
 	fprintf(stderr, "usage: ipc_abuse [-n SERVICE] notjson|noop|unknownop|badid|sizebig|"
@@ -222,30 +241,14 @@ int main(int argc, char **argv)
 		}
 		printf("sent two acquires of %s: %zd and %zd bytes\n", path, s1, s2);
 		n = recv_wait(c, TIMEOUT_MS + 2000);
-	} else if (strcmp(kase, "nodrain") == 0) {
-		snprintf(json, sizeof(json), "{\"op\":\"acquire\",\"seq\":%d,\"path\":\"%s\","
-			 "\"mode\":\"ex\",\"wait_ms\":0}", ++seq, path);
-		n = call_json(c, json, TIMEOUT_MS);
-		show("acquire", n);
-		if (resp_error(n) != 0) {
-			qb_ipcc_disconnect(c);
+	} else if (strcmp(kase, "nodrain") == 0 || strcmp(kase, "holdjunk") == 0) {
+		if (hold(c, path) < 0)
 			return 2;
-		}
-		printf("holding %s\n", path);
-		fflush(stdout);
-		sleep(60);
-		qb_ipcc_disconnect(c);
-		return 0;
-	} else if (strcmp(kase, "holdjunk") == 0) {
-		snprintf(json, sizeof(json), "{\"op\":\"acquire\",\"seq\":%d,\"path\":\"%s\","
-			 "\"mode\":\"ex\",\"wait_ms\":0}", ++seq, path);
-		n = call_json(c, json, TIMEOUT_MS);
-		show("acquire", n);
-		if (resp_error(n) != 0) {
+		if (strcmp(kase, "nodrain") == 0) {
+			sleep(60);
 			qb_ipcc_disconnect(c);
-			return 2;
+			return 0;
 		}
-		printf("holding %s\n", path);
 		n = call_json(c, "junk", TIMEOUT_MS);
 	} else {
 		qb_ipcc_disconnect(c);
