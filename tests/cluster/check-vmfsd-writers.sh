@@ -33,10 +33,17 @@ SECS=${VT_CLAIM_SECS:-70}
 
 # held_by I J: host J sees host I holding the shared file
 held_by() { [[ $(vt_lockattr "$2" shared/log) == *"host=$1 "* ]]; }
-# wait_held I J: host I's claimer keeps its next hold ($CL_DIR/holdI) until it is struck
-# (host J watches); the flag goes once the hold is struck.
+# flagged I: how many holds host I's claimer kept for a strike so far
+flagged() { grep -c '^flagged hold' "$CL_DIR/claim$1.out" || true; }
+# wait_held I J: host I's claimer keeps its hold ($CL_DIR/holdI) until it is struck; returns
+# once the claimer says it is in such a hold and host J sees it (a hold that had just ended
+# could otherwise still show in the lock state); the flag goes once the hold is struck.
 wait_held() {
+	local n0
+	n0=$(flagged "$1")
 	: >"$CL_DIR/hold$1"
+	cl_wait_for 30 eval '(( $(flagged '"$1"') > '"$n0"' ))' ||
+		vt_fail "h$1's claimer did not start a hold within 30 s: $(tail -n 3 "$CL_DIR/claim$1.out")"
 	cl_wait_for 30 held_by "$1" "$2" || vt_fail "h$1 did not get the shared file within 30 s"
 }
 

@@ -17,7 +17,7 @@
  *       random 50-500 ms (every 2-10 ms), closes, sleeps a random 0-200 ms; a refused
  *       open (EBUSY, ENOLCK) is retried after 20 ms; a failed write (EIO: fenced) ends
  *       the hold. While the file HOLDFLAG exists a hold goes on until a write fails (so a
- *       test can strike it). Prints "holds=N records=N refused=N eio=N".
+ *       test can strike it); such a hold prints "flagged hold, generation E:C" first. Prints "holds=N records=N refused=N eio=N".
  *   vf_probe check FILE
  *       proves the single-writer property of FILE's records: consecutive records of one
  *       (host, generation) form a hold; holds never interleave (a hold never resumes once
@@ -142,6 +142,7 @@ static int cmd_claim(const char *file, unsigned host, long seconds, const char *
 	int64_t end = now_ms(CLOCK_MONOTONIC) + seconds * 1000;
 	unsigned long holds = 0, records = 0, refused = 0, eio = 0;
 	struct rec r = { .host = host };
+	bool flagged;
 
 	srandom((unsigned)(getpid() ^ now_ms(CLOCK_REALTIME)));
 	while (now_ms(CLOCK_MONOTONIC) < end) {
@@ -164,7 +165,15 @@ static int cmd_claim(const char *file, unsigned host, long seconds, const char *
 		}
 		holds++;
 		until = now_ms(CLOCK_MONOTONIC) + 50 + random() % 450;
+		flagged = false;
 		while (now_ms(CLOCK_MONOTONIC) < until || (flag && access(flag, F_OK) == 0)) {
+			if (!flagged && flag && access(flag, F_OK) == 0) {
+				/* this hold lasts until a write fails: the test may strike now */
+				flagged = true;
+				printf("flagged hold, generation %" PRIu32 ":%" PRIu64 "\n", r.epoch,
+				       r.counter);
+				fflush(stdout);
+			}
 			if (put_rec(fd, &r) < 0) {
 				eio++;
 				break;
